@@ -1,0 +1,29 @@
+@{
+    RootModule           = 'KvmPS.psm1'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '08c86f2a-382d-47cf-aa2e-e36dbfe81c5b'
+    Author               = 'KvmPS contributors'
+    CompanyName          = 'KvmPS'
+    Copyright            = '(c) KvmPS contributors'
+    Description          = 'Manage KVM/QEMU virtual machines and hosts through libvirt, the PowerShell way.'
+    CompatiblePSEditions = @('Core')
+    PowerShellVersion    = '7.4'
+    FormatsToProcess     = @('KvmPS.Format.ps1xml')
+    CmdletsToExport      = @(
+        'Connect-KvmHost'
+        'Disconnect-KvmHost'
+        'Get-KvmConnection'
+        'Get-KvmHost'
+        'Get-KvmHostCapability'
+        'Get-KvmVm'
+    )
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('KVM', 'libvirt', 'QEMU', 'Linux', 'Virtualization', 'PSEdition_Core')
+            ProjectUri = 'https://example.invalid/KvmPS'
+        }
+    }
+}

@@ -1,0 +1,107 @@
+namespace KvmPS.Core.Backend;
+
+/// <summary>
+/// A way to reach libvirt. Shaped like libvirt's remote protocol so a pure-managed RPC implementation can
+/// sit beside the native one: objects are identified by name + UUID (+ id), documents travel as XML
+/// strings, statistics as typed-parameter lists, options as libvirt's flag values.
+/// </summary>
+public interface ILibvirtBackend
+{
+    /// <summary>Short name shown in <c>KvmConnection.Backend</c> (Native, Managed).</summary>
+    string Name { get; }
+
+    /// <summary>True when this backend can be used in this process; otherwise why not.</summary>
+    bool IsAvailable(out string? reason);
+
+    /// <summary>Opens a connection (REMOTE_PROC_CONNECT_OPEN). Throws <see cref="LibvirtException"/>.</summary>
+    ILibvirtConnection Open(string? uri, LibvirtOpenOptions options);
+}
+
+/// <summary>Options for opening a connection.</summary>
+public sealed class LibvirtOpenOptions
+{
+    public bool ReadOnly { get; init; }
+
+    /// <summary>Answers libvirt's credential prompts (user name, passphrase). Null: no interactive auth.</summary>
+    public Func<LibvirtCredentialRequest, string?>? Credentials { get; init; }
+
+    /// <summary>Keepalive ping interval in seconds (remote drivers only); 0 disables keepalive.</summary>
+    public int KeepAliveIntervalSeconds { get; init; } = 5;
+
+    /// <summary>Unanswered keepalive pings before the connection is declared dead.</summary>
+    public uint KeepAliveCount { get; init; } = 3;
+}
+
+/// <summary>libvirt's credential types (virConnectCredentialType).</summary>
+public enum LibvirtCredentialType
+{
+    UserName = 1,
+    AuthName = 2,
+    Language = 3,
+    CNonce = 4,
+    Passphrase = 5,
+    EchoPrompt = 6,
+    NoEchoPrompt = 7,
+    Realm = 8,
+    External = 9,
+}
+
+/// <summary>One credential libvirt asks for while opening a connection.</summary>
+public sealed record LibvirtCredentialRequest(LibvirtCredentialType Type, string? Prompt, string? Challenge, string? DefaultResult);
+
+/// <summary>Why a connection closed (virConnectCloseReason).</summary>
+public enum ConnectionCloseReason
+{
+    Error = 0,
+    Eof = 1,
+    KeepAlive = 2,
+    Client = 3,
+}
+
+/// <summary>
+/// One open connection. Safe to use from several threads at once. Every method throws
+/// <see cref="LibvirtException"/> carrying libvirt's error code and domain.
+/// </summary>
+public interface ILibvirtConnection : IDisposable
+{
+    /// <summary>Raised (on the event-loop thread) when the connection closes for any reason but Dispose.</summary>
+    event EventHandler<ConnectionCloseReason>? Closed;
+
+    string BackendName { get; }
+
+    // --- connection / node (REMOTE_PROC_CONNECT_*, NODE_*) ---
+    string GetUri();
+    string GetHostname();
+    string GetHypervisorType();
+    ulong GetHypervisorVersion();
+    ulong GetLibVersion();
+    bool IsAlive();
+    bool IsSecure();
+    bool IsEncrypted();
+    bool IsReadOnly { get; }
+    string GetCapabilities();
+    string GetDomainCapabilities(string? emulatorBinary, string? arch, string? machine, string? virtType, uint flags);
+    int GetMaxVcpus(string? type);
+    NodeInfo GetNodeInfo();
+    ulong GetFreeMemory();
+
+    // --- domains ---
+    IReadOnlyList<DomainRef> ListAllDomains(ListDomainsFlags flags);
+    IReadOnlyList<DomainStatsRecord> GetAllDomainStats(DomainStatsTypes stats, ListDomainsFlags flags);
+    DomainRef LookupDomainByName(string name);
+    DomainRef LookupDomainByUuid(Guid uuid);
+    DomainRef LookupDomainById(int id);
+    DomainInfo GetDomainInfo(DomainRef domain);
+    (int State, int Reason) GetDomainState(DomainRef domain);
+    string GetDomainXml(DomainRef domain, DomainXmlFlags flags);
+    bool GetDomainAutostart(DomainRef domain);
+    bool IsDomainPersistent(DomainRef domain);
+    bool HasManagedSaveImage(DomainRef domain);
+    DomainRef DefineDomain(string xml, uint flags);
+    void UndefineDomain(DomainRef domain, DomainUndefineFlags flags);
+    void CreateDomain(DomainRef domain, uint flags);
+    void DestroyDomain(DomainRef domain, uint flags);
+    void ShutdownDomain(DomainRef domain, uint flags);
+    void SuspendDomain(DomainRef domain);
+    void ResumeDomain(DomainRef domain);
+}

@@ -1,0 +1,128 @@
+namespace KvmPS.Core.Backend;
+
+/// <summary>A domain as the remote protocol names it (remote_nonnull_domain): name, UUID, id (-1 when inactive).</summary>
+public readonly record struct DomainRef(string Name, Guid Uuid, int Id);
+
+/// <summary>virDomainInfo: state, memory in KiB, vCPUs, CPU time in ns.</summary>
+public readonly record struct DomainInfo(int State, ulong MaxMemoryKiB, ulong MemoryKiB, int VirtualCpuCount, ulong CpuTimeNs);
+
+/// <summary>virNodeInfo.</summary>
+public readonly record struct NodeInfo(string Model, ulong MemoryKiB, int Cpus, int Mhz, int Nodes, int Sockets, int Cores, int Threads);
+
+/// <summary>virTypedParameterType.</summary>
+public enum TypedParameterType
+{
+    Int = 1,
+    UInt = 2,
+    LLong = 3,
+    ULLong = 4,
+    Double = 5,
+    Boolean = 6,
+    String = 7,
+}
+
+/// <summary>One typed parameter: a name, its libvirt type and a value (int, uint, long, ulong, double, bool or string).</summary>
+public readonly record struct TypedParameter(string Name, TypedParameterType Type, object Value)
+{
+    public ulong AsUInt64() => Value switch
+    {
+        int i => (ulong)Math.Max(0, i),
+        uint u => u,
+        long l => (ulong)Math.Max(0, l),
+        ulong ul => ul,
+        double d => (ulong)Math.Max(0, d),
+        bool b => b ? 1UL : 0UL,
+        string s when ulong.TryParse(s, out ulong v) => v,
+        _ => 0,
+    };
+}
+
+/// <summary>One record of virConnectGetAllDomainStats: the domain and its statistics.</summary>
+public sealed class DomainStatsRecord
+{
+    private readonly Dictionary<string, TypedParameter> _byName;
+
+    public DomainStatsRecord(DomainRef domain, IReadOnlyList<TypedParameter> parameters)
+    {
+        Domain = domain;
+        Parameters = parameters;
+        _byName = new Dictionary<string, TypedParameter>(parameters.Count, StringComparer.Ordinal);
+        foreach (TypedParameter p in parameters)
+        {
+            _byName.TryAdd(p.Name, p);
+        }
+    }
+
+    public DomainRef Domain { get; }
+
+    public IReadOnlyList<TypedParameter> Parameters { get; }
+
+    public bool TryGet(string name, out TypedParameter value) => _byName.TryGetValue(name, out value);
+
+    public ulong? GetUInt64(string name) => _byName.TryGetValue(name, out TypedParameter p) ? p.AsUInt64() : null;
+}
+
+/// <summary>virConnectListAllDomainsFlags (also the filter flags of virConnectGetAllDomainStats).</summary>
+[Flags]
+public enum ListDomainsFlags : uint
+{
+    None = 0,
+    Active = 1,
+    Inactive = 2,
+    Persistent = 4,
+    Transient = 8,
+    Running = 16,
+    Paused = 32,
+    ShutOff = 64,
+    Other = 128,
+    ManagedSave = 256,
+    NoManagedSave = 512,
+    Autostart = 1024,
+    NoAutostart = 2048,
+    HasSnapshot = 4096,
+    NoSnapshot = 8192,
+    HasCheckpoint = 16384,
+    NoCheckpoint = 32768,
+}
+
+/// <summary>virDomainStatsTypes.</summary>
+[Flags]
+public enum DomainStatsTypes : uint
+{
+    None = 0,
+    State = 1,
+    CpuTotal = 2,
+    Balloon = 4,
+    Vcpu = 8,
+    Interface = 16,
+    Block = 32,
+    Perf = 64,
+    IoThread = 128,
+    Memory = 256,
+    Dirtyrate = 512,
+}
+
+/// <summary>virDomainXMLFlags.</summary>
+[Flags]
+public enum DomainXmlFlags : uint
+{
+    None = 0,
+    Secure = 1,
+    Inactive = 2,
+    UpdateCpu = 4,
+    Migratable = 8,
+}
+
+/// <summary>virDomainUndefineFlagsValues.</summary>
+[Flags]
+public enum DomainUndefineFlags : uint
+{
+    None = 0,
+    ManagedSave = 1,
+    SnapshotsMetadata = 2,
+    Nvram = 4,
+    KeepNvram = 8,
+    CheckpointsMetadata = 16,
+    Tpm = 32,
+    KeepTpm = 64,
+}

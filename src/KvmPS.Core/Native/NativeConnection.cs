@@ -1,0 +1,378 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using KvmPS.Core.Backend;
+
+namespace KvmPS.Core.Native;
+
+/// <summary>A libvirt connection opened through the native library. Thread-safe, like virConnectPtr.</summary>
+internal sealed unsafe class NativeConnection : ILibvirtConnection
+{
+    private const uint ConnectReadOnly = 1;
+    private readonly SafeConnectHandle _conn;
+    private GCHandle _self;
+    private int _disposed;
+
+    private NativeConnection(SafeConnectHandle conn, bool readOnly)
+    {
+        _conn = conn;
+        IsReadOnly = readOnly;
+    }
+
+    public event EventHandler<ConnectionCloseReason>? Closed;
+
+    public string BackendName => "Native";
+
+    public bool IsReadOnly { get; }
+
+    internal static NativeConnection Open(string? uri, LibvirtOpenOptions options)
+    {
+        int* credTypes = stackalloc int[]
+        {
+            (int)LibvirtCredentialType.AuthName, (int)LibvirtCredentialType.UserName, (int)LibvirtCredentialType.Passphrase,
+            (int)LibvirtCredentialType.NoEchoPrompt, (int)LibvirtCredentialType.EchoPrompt, (int)LibvirtCredentialType.Realm,
+        };
+        GCHandle creds = GCHandle.Alloc(options);
+        IntPtr raw;
+        try
+        {
+            var auth = new VirConnectAuth { CredType = credTypes, NCredType = 6, Cb = &AuthCallback, CbData = GCHandle.ToIntPtr(creds) };
+            raw = NativeMethods.virConnectOpenAuth(string.IsNullOrEmpty(uri) ? null : uri, ref auth, options.ReadOnly ? ConnectReadOnly : 0);
+            if (raw == IntPtr.Zero)
+            {
+                throw NativeCall.LastError("virConnectOpenAuth");
+            }
+        }
+        finally
+        {
+            creds.Free();
+        }
+
+        var c = new NativeConnection(new SafeConnectHandle(raw), options.ReadOnly);
+        if (options.KeepAliveIntervalSeconds > 0)
+        {
+            // 1 (or -1 with NO_SUPPORT) for drivers that are not remote: nothing to keep alive.
+            _ = NativeMethods.virConnectSetKeepAlive(c._conn, options.KeepAliveIntervalSeconds, options.KeepAliveCount);
+        }
+
+        c._self = GCHandle.Alloc(c, GCHandleType.Weak);
+        if (NativeMethods.virConnectRegisterCloseCallback(c._conn, &CloseCallback, GCHandle.ToIntPtr(c._self), &FreeNothing) < 0)
+        {
+            c._self.Free();
+        }
+
+        return c;
+    }
+
+    public string GetUri() => NativeCall.CheckString(NativeMethods.virConnectGetURI(_conn), "virConnectGetURI");
+
+    public string GetHostname() => NativeCall.CheckString(NativeMethods.virConnectGetHostname(_conn), "virConnectGetHostname");
+
+    public string GetHypervisorType()
+        => Marshal.PtrToStringUTF8(NativeCall.Check(NativeMethods.virConnectGetType(_conn), "virConnectGetType"))!;
+
+    public ulong GetHypervisorVersion()
+    {
+        NativeCall.Check(NativeMethods.virConnectGetVersion(_conn, out CULong v), "virConnectGetVersion");
+        return (ulong)v.Value;
+    }
+
+    public ulong GetLibVersion()
+    {
+        NativeCall.Check(NativeMethods.virConnectGetLibVersion(_conn, out CULong v), "virConnectGetLibVersion");
+        return (ulong)v.Value;
+    }
+
+    public bool IsAlive() => _disposed == 0 && NativeMethods.virConnectIsAlive(_conn) == 1;
+
+    public bool IsSecure() => NativeCall.Check(NativeMethods.virConnectIsSecure(_conn), "virConnectIsSecure") == 1;
+
+    public bool IsEncrypted() => NativeCall.Check(NativeMethods.virConnectIsEncrypted(_conn), "virConnectIsEncrypted") == 1;
+
+    public string GetCapabilities() => NativeCall.CheckString(NativeMethods.virConnectGetCapabilities(_conn), "virConnectGetCapabilities");
+
+    public string GetDomainCapabilities(string? emulatorBinary, string? arch, string? machine, string? virtType, uint flags)
+        => NativeCall.CheckString(NativeMethods.virConnectGetDomainCapabilities(_conn, emulatorBinary, arch, machine, virtType, flags), "virConnectGetDomainCapabilities");
+
+    public int GetMaxVcpus(string? type) => NativeCall.Check(NativeMethods.virConnectGetMaxVcpus(_conn, type), "virConnectGetMaxVcpus");
+
+    public NodeInfo GetNodeInfo()
+    {
+        NativeCall.Check(NativeMethods.virNodeGetInfo(_conn, out VirNodeInfo n), "virNodeGetInfo");
+        string model = Marshal.PtrToStringUTF8((IntPtr)n.Model, Math.Max(0, new ReadOnlySpan<byte>(n.Model, 32).IndexOf((byte)0) is var z and >= 0 ? z : 32));
+        return new NodeInfo(model, (ulong)n.Memory.Value, (int)n.Cpus, (int)n.Mhz, (int)n.Nodes, (int)n.Sockets, (int)n.Cores, (int)n.Threads);
+    }
+
+    public ulong GetFreeMemory()
+    {
+        NativeMethods.virResetLastError();
+        ulong free = NativeMethods.virNodeGetFreeMemory(_conn);
+        if (free == 0 && NativeCall.TryLastError("virNodeGetFreeMemory") is { } e)
+        {
+            throw e;
+        }
+
+        return free;
+    }
+
+    // ---------------- domains ----------------
+
+    public IReadOnlyList<DomainRef> ListAllDomains(ListDomainsFlags flags)
+    {
+        int n = NativeCall.Check(NativeMethods.virConnectListAllDomains(_conn, out IntPtr array, (uint)flags), "virConnectListAllDomains");
+        var result = new DomainRef[n];
+        IntPtr* doms = (IntPtr*)array;
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                result[i] = ToRef(doms[i]);
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < n; i++)
+            {
+                NativeMethods.virDomainFree(doms[i]);
+            }
+
+            LibvirtLibrary.Free(array);
+        }
+
+        return result;
+    }
+
+    public IReadOnlyList<DomainStatsRecord> GetAllDomainStats(DomainStatsTypes stats, ListDomainsFlags flags)
+    {
+        int n = NativeCall.Check(NativeMethods.virConnectGetAllDomainStats(_conn, (uint)stats, out IntPtr records, (uint)flags), "virConnectGetAllDomainStats");
+        var result = new DomainStatsRecord[n];
+        try
+        {
+            VirDomainStatsRecord** recs = (VirDomainStatsRecord**)records;
+            for (int i = 0; i < n; i++)
+            {
+                VirDomainStatsRecord* r = recs[i];
+                result[i] = new DomainStatsRecord(ToRef(r->Dom), ReadParams((VirTypedParameter*)r->Params, r->NParams));
+            }
+        }
+        finally
+        {
+            NativeMethods.virDomainStatsRecordListFree(records);
+        }
+
+        return result;
+    }
+
+    public DomainRef LookupDomainByName(string name)
+    {
+        using SafeDomainHandle h = new(NativeCall.Check(NativeMethods.virDomainLookupByName(_conn, name), "virDomainLookupByName"));
+        return ToRef(h.DangerousGetHandle());
+    }
+
+    public DomainRef LookupDomainByUuid(Guid uuid)
+    {
+        using SafeDomainHandle h = Open(uuid);
+        return ToRef(h.DangerousGetHandle());
+    }
+
+    public DomainRef LookupDomainById(int id)
+    {
+        using SafeDomainHandle h = new(NativeCall.Check(NativeMethods.virDomainLookupByID(_conn, id), "virDomainLookupByID"));
+        return ToRef(h.DangerousGetHandle());
+    }
+
+    public DomainInfo GetDomainInfo(DomainRef domain)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainGetInfo(h, out VirDomainInfo i), "virDomainGetInfo");
+        return new DomainInfo(i.State, (ulong)i.MaxMem.Value, (ulong)i.Memory.Value, i.NrVirtCpu, i.CpuTime);
+    }
+
+    public (int State, int Reason) GetDomainState(DomainRef domain)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainGetState(h, out int state, out int reason, 0), "virDomainGetState");
+        return (state, reason);
+    }
+
+    public string GetDomainXml(DomainRef domain, DomainXmlFlags flags)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        return NativeCall.CheckString(NativeMethods.virDomainGetXMLDesc(h, (uint)flags), "virDomainGetXMLDesc");
+    }
+
+    public bool GetDomainAutostart(DomainRef domain)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainGetAutostart(h, out int a), "virDomainGetAutostart");
+        return a != 0;
+    }
+
+    public bool IsDomainPersistent(DomainRef domain)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        return NativeCall.Check(NativeMethods.virDomainIsPersistent(h), "virDomainIsPersistent") == 1;
+    }
+
+    public bool HasManagedSaveImage(DomainRef domain)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        return NativeCall.Check(NativeMethods.virDomainHasManagedSaveImage(h, 0), "virDomainHasManagedSaveImage") == 1;
+    }
+
+    public DomainRef DefineDomain(string xml, uint flags)
+    {
+        IntPtr p = flags == 0 || !LibvirtLibrary.HasExport("virDomainDefineXMLFlags")
+            ? NativeMethods.virDomainDefineXML(_conn, xml)
+            : NativeMethods.virDomainDefineXMLFlags(_conn, xml, flags);
+        using SafeDomainHandle h = new(NativeCall.Check(p, "virDomainDefineXML"));
+        return ToRef(h.DangerousGetHandle());
+    }
+
+    public void UndefineDomain(DomainRef domain, DomainUndefineFlags flags)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainUndefineFlags(h, (uint)flags), "virDomainUndefineFlags");
+    }
+
+    public void CreateDomain(DomainRef domain, uint flags)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainCreateWithFlags(h, flags), "virDomainCreateWithFlags");
+    }
+
+    public void DestroyDomain(DomainRef domain, uint flags)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainDestroyFlags(h, flags), "virDomainDestroyFlags");
+    }
+
+    public void ShutdownDomain(DomainRef domain, uint flags)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainShutdownFlags(h, flags), "virDomainShutdownFlags");
+    }
+
+    public void SuspendDomain(DomainRef domain)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainSuspend(h), "virDomainSuspend");
+    }
+
+    public void ResumeDomain(DomainRef domain)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainResume(h), "virDomainResume");
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        if (_self.IsAllocated)
+        {
+            // The close callback holds a connection reference; drop it first so close really closes.
+            NativeMethods.virConnectUnregisterCloseCallback(_conn.DangerousGetHandle(), &CloseCallback);
+            _self.Free();
+        }
+
+        _conn.Dispose();
+    }
+
+    // ---------------- helpers ----------------
+
+    private SafeDomainHandle Open(Guid uuid)
+        => new(NativeCall.Check(NativeMethods.virDomainLookupByUUIDString(_conn, uuid.ToString("D")), "virDomainLookupByUUIDString"));
+
+    private static DomainRef ToRef(IntPtr dom)
+    {
+        byte* buf = stackalloc byte[40];
+        string name = Marshal.PtrToStringUTF8(NativeMethods.virDomainGetName(dom)) ?? string.Empty;
+        Guid uuid = NativeMethods.virDomainGetUUIDString(dom, buf) == 0
+            && System.Buffers.Text.Utf8Parser.TryParse(new ReadOnlySpan<byte>(buf, 36), out Guid g, out _, 'D') ? g : Guid.Empty;
+        uint id = NativeMethods.virDomainGetID(dom);
+        return new DomainRef(name, uuid, id == uint.MaxValue ? -1 : (int)id);
+    }
+
+    internal static TypedParameter[] ReadParams(VirTypedParameter* p, int n)
+    {
+        var result = new TypedParameter[n];
+        for (int i = 0; i < n; i++)
+        {
+            VirTypedParameter* t = p + i;
+            string name = Marshal.PtrToStringUTF8((IntPtr)t->Field) ?? string.Empty;
+            var type = (TypedParameterType)t->Type;
+            object value = type switch
+            {
+                TypedParameterType.Int => t->I,
+                TypedParameterType.UInt => t->UI,
+                TypedParameterType.LLong => t->L,
+                TypedParameterType.ULLong => t->UL,
+                TypedParameterType.Double => t->D,
+                TypedParameterType.Boolean => t->B != 0,
+                TypedParameterType.String => Marshal.PtrToStringUTF8(t->S) ?? string.Empty,
+                _ => t->UL,
+            };
+            result[i] = new TypedParameter(name, type, value);
+        }
+
+        return result;
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int AuthCallback(VirConnectCredential* cred, uint ncred, IntPtr cbdata)
+    {
+        try
+        {
+            var options = (LibvirtOpenOptions)GCHandle.FromIntPtr(cbdata).Target!;
+            if (options.Credentials is null)
+            {
+                return -1;
+            }
+
+            for (uint i = 0; i < ncred; i++)
+            {
+                VirConnectCredential* c = cred + i;
+                var request = new LibvirtCredentialRequest((LibvirtCredentialType)c->Type,
+                    Marshal.PtrToStringUTF8(c->Prompt), Marshal.PtrToStringUTF8(c->Challenge), Marshal.PtrToStringUTF8(c->DefResult));
+                string? answer = options.Credentials(request);
+                if (answer is null)
+                {
+                    return -1;
+                }
+
+                (c->Result, c->ResultLen) = LibvirtLibrary.AllocString(answer);
+            }
+
+            return 0;
+        }
+        catch
+        {
+            return -1;   // an exception must never escape into libvirt
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void CloseCallback(IntPtr conn, int reason, IntPtr opaque)
+    {
+        try
+        {
+            if (GCHandle.FromIntPtr(opaque).Target is NativeConnection c)
+            {
+                c.Closed?.Invoke(c, (ConnectionCloseReason)reason);
+            }
+        }
+        catch
+        {
+            // never let an exception reach the event loop
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void FreeNothing(IntPtr opaque)
+    {
+        // The GCHandle is freed by Dispose, after unregistering.
+    }
+}

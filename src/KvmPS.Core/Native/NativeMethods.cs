@@ -1,0 +1,172 @@
+using System.Runtime.InteropServices;
+
+namespace KvmPS.Core.Native;
+
+/// <summary>
+/// P/Invoke declarations for libvirt. Only IntPtr/unsafe signatures: returned strings are read with
+/// <see cref="Marshal.PtrToStringUTF8(IntPtr)"/> and freed with <see cref="LibvirtLibrary.Free"/> where owned.
+/// Every call goes through <see cref="NativeCall"/> so the thread-local libvirt error is captured at once.
+/// </summary>
+internal static unsafe partial class NativeMethods
+{
+    internal const string Lib = "libvirt";
+
+    // Library
+    [LibraryImport(Lib)] internal static partial int virInitialize();
+    [LibraryImport(Lib)] internal static partial int virGetVersion(out CULong libVer, IntPtr type, IntPtr typeVer);
+    [LibraryImport(Lib)] internal static partial void virSetErrorFunc(IntPtr userData, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, void> handler);
+    [LibraryImport(Lib)] internal static partial int virEventRegisterDefaultImpl();
+    [LibraryImport(Lib)] internal static partial int virEventRunDefaultImpl();
+    [LibraryImport(Lib)] internal static partial int virEventAddTimeout(int frequency, delegate* unmanaged[Cdecl]<int, IntPtr, void> cb, IntPtr opaque, IntPtr ff);
+    [LibraryImport(Lib)] internal static partial int virEventRemoveTimeout(int timer);
+
+    // Errors
+    [LibraryImport(Lib)] internal static partial IntPtr virSaveLastError();
+    [LibraryImport(Lib)] internal static partial void virFreeError(IntPtr err);
+    [LibraryImport(Lib)] internal static partial void virResetLastError();
+
+    // Connection
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virConnectOpenAuth(string? name, ref VirConnectAuth auth, uint flags);
+    [LibraryImport(Lib)] internal static partial int virConnectClose(IntPtr conn);
+    [LibraryImport(Lib)] internal static partial IntPtr virConnectGetURI(SafeConnectHandle conn);
+    [LibraryImport(Lib)] internal static partial IntPtr virConnectGetHostname(SafeConnectHandle conn);
+    [LibraryImport(Lib)] internal static partial IntPtr virConnectGetType(SafeConnectHandle conn);
+    [LibraryImport(Lib)] internal static partial int virConnectGetVersion(SafeConnectHandle conn, out CULong hvVer);
+    [LibraryImport(Lib)] internal static partial int virConnectGetLibVersion(SafeConnectHandle conn, out CULong libVer);
+    [LibraryImport(Lib)] internal static partial int virConnectIsAlive(SafeConnectHandle conn);
+    [LibraryImport(Lib)] internal static partial int virConnectIsSecure(SafeConnectHandle conn);
+    [LibraryImport(Lib)] internal static partial int virConnectIsEncrypted(SafeConnectHandle conn);
+    [LibraryImport(Lib)] internal static partial int virConnectSetKeepAlive(SafeConnectHandle conn, int interval, uint count);
+    [LibraryImport(Lib)] internal static partial int virConnectRegisterCloseCallback(SafeConnectHandle conn, delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr, void> cb, IntPtr opaque, delegate* unmanaged[Cdecl]<IntPtr, void> freecb);
+    [LibraryImport(Lib)] internal static partial int virConnectUnregisterCloseCallback(IntPtr conn, delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr, void> cb);
+    [LibraryImport(Lib)] internal static partial IntPtr virConnectGetCapabilities(SafeConnectHandle conn);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virConnectGetDomainCapabilities(SafeConnectHandle conn, string? emulatorbin, string? arch, string? machine, string? virttype, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virConnectGetMaxVcpus(SafeConnectHandle conn, string? type);
+    [LibraryImport(Lib)] internal static partial IntPtr virConnectGetSysinfo(SafeConnectHandle conn, uint flags);
+    [LibraryImport(Lib)] internal static partial int virNodeGetInfo(SafeConnectHandle conn, out VirNodeInfo info);
+    [LibraryImport(Lib)] internal static partial ulong virNodeGetFreeMemory(SafeConnectHandle conn);
+
+    // Domains
+    [LibraryImport(Lib)] internal static partial int virConnectListAllDomains(SafeConnectHandle conn, out IntPtr domains, uint flags);
+    [LibraryImport(Lib)] internal static partial int virConnectGetAllDomainStats(SafeConnectHandle conn, uint stats, out IntPtr retStats, uint flags);
+    [LibraryImport(Lib)] internal static partial void virDomainStatsRecordListFree(IntPtr stats);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainLookupByName(SafeConnectHandle conn, string name);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainLookupByUUIDString(SafeConnectHandle conn, string uuid);
+    [LibraryImport(Lib)] internal static partial IntPtr virDomainLookupByID(SafeConnectHandle conn, int id);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainDefineXMLFlags(SafeConnectHandle conn, string xml, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainDefineXML(SafeConnectHandle conn, string xml);
+    [LibraryImport(Lib)] internal static partial int virDomainUndefineFlags(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainCreateWithFlags(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainDestroyFlags(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainShutdownFlags(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainSuspend(SafeDomainHandle dom);
+    [LibraryImport(Lib)] internal static partial int virDomainResume(SafeDomainHandle dom);
+    [LibraryImport(Lib)] internal static partial int virDomainFree(IntPtr dom);
+    [LibraryImport(Lib)] internal static partial int virDomainRef(IntPtr dom);
+    [LibraryImport(Lib)] internal static partial IntPtr virDomainGetName(IntPtr dom);
+    [LibraryImport(Lib)] internal static partial int virDomainGetUUIDString(IntPtr dom, byte* buf);
+    [LibraryImport(Lib)] internal static partial uint virDomainGetID(IntPtr dom);
+    [LibraryImport(Lib)] internal static partial int virDomainGetInfo(SafeDomainHandle dom, out VirDomainInfo info);
+    [LibraryImport(Lib)] internal static partial int virDomainGetState(SafeDomainHandle dom, out int state, out int reason, uint flags);
+    [LibraryImport(Lib)] internal static partial IntPtr virDomainGetXMLDesc(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainGetAutostart(SafeDomainHandle dom, out int autostart);
+    [LibraryImport(Lib)] internal static partial int virDomainIsPersistent(SafeDomainHandle dom);
+    [LibraryImport(Lib)] internal static partial int virDomainHasManagedSaveImage(SafeDomainHandle dom, uint flags);
+
+    // Other object types: only Free/Ref for now so every handle type has a SafeHandle.
+    [LibraryImport(Lib)] internal static partial int virNetworkFree(IntPtr net);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolFree(IntPtr pool);
+    [LibraryImport(Lib)] internal static partial int virStorageVolFree(IntPtr vol);
+    [LibraryImport(Lib)] internal static partial int virDomainSnapshotFree(IntPtr snap);
+    [LibraryImport(Lib)] internal static partial int virDomainCheckpointFree(IntPtr cp);
+    [LibraryImport(Lib)] internal static partial int virStreamFree(IntPtr st);
+    [LibraryImport(Lib)] internal static partial int virSecretFree(IntPtr secret);
+    [LibraryImport(Lib)] internal static partial int virNodeDeviceFree(IntPtr dev);
+    [LibraryImport(Lib)] internal static partial int virInterfaceFree(IntPtr iface);
+    [LibraryImport(Lib)] internal static partial int virNWFilterFree(IntPtr filter);
+
+    // Typed parameters
+    [LibraryImport(Lib)] internal static partial void virTypedParamsFree(IntPtr pars, int npars);
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirError
+{
+    public int Code;
+    public int Domain;
+    public IntPtr Message;
+    public int Level;
+    public IntPtr Conn;
+    public IntPtr Dom;
+    public IntPtr Str1;
+    public IntPtr Str2;
+    public IntPtr Str3;
+    public int Int1;
+    public int Int2;
+    public IntPtr Net;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirDomainInfo
+{
+    public byte State;
+    public CULong MaxMem;
+    public CULong Memory;
+    public ushort NrVirtCpu;
+    public ulong CpuTime;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct VirNodeInfo
+{
+    public fixed byte Model[32];
+    public CULong Memory;
+    public uint Cpus;
+    public uint Mhz;
+    public uint Nodes;
+    public uint Sockets;
+    public uint Cores;
+    public uint Threads;
+}
+
+[StructLayout(LayoutKind.Explicit, Size = 96)]
+internal unsafe struct VirTypedParameter
+{
+    [FieldOffset(0)] public fixed byte Field[80];
+    [FieldOffset(80)] public int Type;
+    [FieldOffset(88)] public int I;
+    [FieldOffset(88)] public uint UI;
+    [FieldOffset(88)] public long L;
+    [FieldOffset(88)] public ulong UL;
+    [FieldOffset(88)] public double D;
+    [FieldOffset(88)] public byte B;
+    [FieldOffset(88)] public IntPtr S;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirDomainStatsRecord
+{
+    public IntPtr Dom;
+    public IntPtr Params;
+    public int NParams;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirConnectCredential
+{
+    public int Type;
+    public IntPtr Prompt;
+    public IntPtr Challenge;
+    public IntPtr DefResult;
+    public IntPtr Result;
+    public uint ResultLen;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct VirConnectAuth
+{
+    public int* CredType;
+    public uint NCredType;
+    public delegate* unmanaged[Cdecl]<VirConnectCredential*, uint, IntPtr, int> Cb;
+    public IntPtr CbData;
+}
