@@ -1,8 +1,6 @@
 #requires -Version 7.2
-<# Build-time generator of MAML help (<Assembly>.dll-Help.xml) for a binary module, from platyPS-style markdown.
-   Imports the built module, reads each cmdlet's syntax by reflection and merges it with the prose in <Source>/<Verb-Noun>.md.
-   Exits 1, listing every problem, when a cmdlet, its synopsis, description, example or any parameter is undocumented,
-   or when an .md documents a parameter that does not exist. Run it in a child process:
+<# Build-time MAML help generator: merges each cmdlet's reflected syntax with the prose in <Source>/<Verb-Noun>.md (platyPS
+   section names) into <Destination>/<Assembly>.dll-Help.xml. Exits 1 listing every undocumented or stale item. Run it in a child:
    pwsh -NoProfile -File New-KvmPSMaml.ps1 -Manifest out/KvmPS/KvmPS.psd1 -Source docs -Destination out/KvmPS/en-US #>
 using namespace System.Collections.Generic
 using namespace System.Management.Automation
@@ -34,7 +32,7 @@ function Split-Markdown([string] $Path) {
         elseif (-not $inCode -and $line -match '^(#{1,3})\s+(.+?)(\s+#+)?\s*$') {
             $level, $text = $Matches[1].Length, $Matches[2]
             if ($level -eq 1) { if (-not $doc.Title) { $doc.Title = $text } }
-            elseif ($level -eq 2) { $section = $doc.Sections[$text] = @{ Lines = [List[string]]::new(); Subs = [List[object]]::new() }; $sub = $null }
+            elseif ($level -eq 2) { $sub = $null; $section = $doc.Sections[$text] = @{ Lines = [List[string]]::new(); Subs = [List[object]]::new() } }
             elseif ($section) { $sub = @{ Title = $text; Lines = [List[string]]::new() }; $section.Subs.Add($sub) }
             continue
         }
@@ -125,14 +123,10 @@ function Write-Element([string] $Prefix, [string] $Name, $Content) {
     if ($Content -is [scriptblock]) { & $Content } elseif ($null -ne $Content) { $w.WriteString([string] $Content) }
     $w.WriteEndElement()
 }
-function Write-Para([string] $Prefix, [string] $Name, [string[]] $Paras) {
-    Write-Element $Prefix $Name { foreach ($p in $Paras) { Write-Element maml para $p } }
-}
+function Write-Para([string] $Prefix, [string] $Name, [string[]] $Paras) { Write-Element $Prefix $Name { foreach ($p in $Paras) { Write-Element maml para $p } } }
 function Write-DevType([string] $TypeName) { Write-Element dev type { Write-Element maml name $TypeName } }
 function Write-TypeList([string] $List, [string] $Item, $Types) {   # inputTypes / returnValues
-    Write-Element command $List {
-        foreach ($t in $Types) { Write-Element command $Item { Write-DevType $t.Name; Write-Para maml description $t.Paras } }
-    }
+    Write-Element command $List { foreach ($t in $Types) { Write-Element command $Item { Write-DevType $t.Name; Write-Para maml description $t.Paras } } }
 }
 function Write-Parameter($P, $Doc, [switch] $WithDefault) {
     Write-Element command parameter {
@@ -199,6 +193,9 @@ $cmdlets = @(Get-Command -Module $moduleName -CommandType Cmdlet | Sort-Object N
 if (-not $cmdlets) { $Host.UI.WriteErrorLine("New-KvmPSMaml: module $moduleName ($Manifest) exports no cmdlets"); exit 1 }
 
 $problems = [List[string]]::new()
+foreach ($f in Get-ChildItem -LiteralPath $Source -Filter *.md | Where-Object { $_.BaseName -match '^\w+-\w+$' -and $_.BaseName -notin $cmdlets.Name }) {
+    Write-Warning "$($f.FullName): $moduleName exports no cmdlet $($f.BaseName) (stale doc, or missing from CmdletsToExport?)"
+}
 $work = foreach ($cmd in $cmdlets) {
     $sets = @(foreach ($set in $cmd.ParameterSets) { , @(Get-SyntaxParameter $set) })
     $union = [ordered]@{}   # every parameter once, merged over the sets
@@ -213,7 +210,7 @@ $work = foreach ($cmd in $cmdlets) {
     $doc = Read-HelpMarkdown $mdPath $cmd.Name
     foreach ($name in $union.Keys) {
         $param = $doc.Parameters[$name]
-        if (-not $param -and $stock.ContainsKey($name)) { $param = $doc.Parameters[$name] = [pscustomobject]@{ Paras = @($stock[$name]); Default = $null } }
+        if (-not $param -and $stock.ContainsKey($name)) { $param = $doc.Parameters[$name] = [pscustomobject]@{ Paras = $stock[$name]; Default = $null } }
         if (-not $param -or -not $param.Paras) { $problems.Add("$($cmd.Name): parameter -$name has no '### -$name' section with text") }
     }
     foreach ($name in $doc.Parameters.Keys) {

@@ -1,0 +1,231 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests, demonstrates and packages KvmPS.
+.DESCRIPTION
+    Tasks (combinable, run in this order): Clean, Build, Test, Demo, Package.
+      Build   builds the solution, publishes an importable module to out/KvmPS, generates MAML help
+              from en-US/*.md (fails on a missing page, parameter description or example) and checks the manifest.
+      Test    installs what the tests need (Debian packages when root, Pester from NuGet), starts libvirtd,
+              runs xunit and Pester (child pwsh) and ends with the line "N passed, N failed".
+      Demo    imports the module and shows it against libvirt's in-process test:///default driver.
+      Package publishes the module to a local PSResourceGet repository in out/repository.
+    Test and Demo build first when out/KvmPS is missing or older than the sources.
+.EXAMPLE
+    dotnet tool restore; dotnet pwsh -NoProfile -File build.ps1 -Task Build,Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Clean', 'Build', 'Test', 'Demo', 'Package')]
+    [string[]] $Task = @('Build'),
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Pester tag filter, e.g. -PesterTag TestDriver to skip the qemu:///system tests.
+    [string[]] $PesterTag
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$root = $PSScriptRoot
+$manifest = Import-PowerShellDataFile ([IO.Path]::Combine($root, 'KvmPS.psd1'))
+$version = $manifest.ModuleVersion
+$outRoot = [IO.Path]::Combine($root, 'out')
+$out = [IO.Path]::Combine($outRoot, 'KvmPS')
+$bin = [IO.Path]::Combine($out, 'bin', 'net8.0')
+$results = [IO.Path]::Combine($outRoot, 'TestResults')
+$pwshExe = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
+$pwshArgs = @()
+if ([IO.Path]::GetFileNameWithoutExtension($pwshExe) -eq 'dotnet') {
+    # Running as the dotnet tool: children go through 'dotnet pwsh' too.
+    $pwshArgs = @('pwsh')
+}
+
+function Invoke-Native {
+    param([string] $FilePath, [string[]] $ArgumentList)
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) { throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $LASTEXITCODE." }
+}
+
+function Invoke-ChildPwsh {
+    param([string[]] $ArgumentList)
+    & $pwshExe @pwshArgs -NoProfile -NonInteractive @ArgumentList
+    return $LASTEXITCODE
+}
+
+function Initialize-Host {
+    param([ValidateSet('demo', 'test')] [string] $Mode)
+    if (-not $IsLinux) {
+        Write-Warning "Automatic setup covers Debian/Ubuntu. Install libvirt for your OS and set KVMPS_LIBVIRT_PATH when it is not on the library path."
+        return
+    }
+    if (-not (Get-Command dpkg-query -ErrorAction SilentlyContinue)) {
+        Write-Warning 'Not a Debian-like system: install libvirt (client library; for tests also libvirtd and QEMU) yourself.'
+        return
+    }
+    Invoke-Native bash @([IO.Path]::Combine($root, '.ci', 'provision'), $Mode)
+}
+
+function Test-BuildCurrent {
+    $dll = [IO.Path]::Combine($bin, 'KvmPS.dll')
+    if (-not (Test-Path $dll)) { return $false }
+    $built = (Get-Item $dll).LastWriteTimeUtc
+    $newest = Get-ChildItem -Path ([IO.Path]::Combine($root, 'src')), ([IO.Path]::Combine($root, 'en-US')) -Recurse -File |
+        Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' } |
+        Sort-Object LastWriteTimeUtc -Descending | Select-Object -First 1
+    $psd1 = Get-Item ([IO.Path]::Combine($root, 'KvmPS.psd1'))
+    return ($newest.LastWriteTimeUtc -le $built) -and ($psd1.LastWriteTimeUtc -le $built)
+}
+
+function Invoke-Build {
+    Write-Host "== Build KvmPS $version ($Configuration)" -ForegroundColor Cyan
+    Invoke-Native dotnet @('build', ([IO.Path]::Combine($root, 'KvmPS.sln')), '-c', $Configuration, "-p:Version=$version", '-nologo', '-v', 'q', '-clp:ErrorsOnly')
+
+    if (Test-Path $out) { Remove-Item $out -Recurse -Force }
+    Invoke-Native dotnet @('publish', ([IO.Path]::Combine($root, 'src', 'KvmPS', 'KvmPS.csproj')), '-c', $Configuration, '--no-build', '-o', $bin, '-nologo', '-v', 'q')
+
+    # The payload must not carry PowerShell itself, and Core (shared in the Default ALC) no packages.
+    $forbidden = Get-ChildItem $bin -File | Where-Object Name -in 'System.Management.Automation.dll', 'Microsoft.PowerShell.Commands.Utility.dll'
+    if ($forbidden) { throw "The module payload contains PowerShell assemblies: $($forbidden.Name -join ', ')" }
+    $coreDeps = Get-Content ([IO.Path]::Combine($root, 'src', 'KvmPS.Core', 'bin', $Configuration, 'net8.0', 'KvmPS.Core.deps.json')) -Raw | ConvertFrom-Json -AsHashtable
+    $corePackages = @($coreDeps.libraries.Values | Where-Object { $_.type -eq 'package' })
+    if ($corePackages.Count -gt 0) { throw 'KvmPS.Core must not reference packages: it is shared in the Default load context.' }
+    foreach ($required in 'KvmPS.dll', 'KvmPS.Core.dll', 'KvmPS.Loader.dll', 'YamlDotNet.dll', 'KvmPS.deps.json') {
+        if (-not (Test-Path ([IO.Path]::Combine($bin, $required)))) { throw "Publish did not produce $required." }
+    }
+
+    Copy-Item ([IO.Path]::Combine($root, 'KvmPS.psd1')), ([IO.Path]::Combine($root, 'README.md')) $out
+    Copy-Item ([IO.Path]::Combine($root, 'src', 'KvmPS', 'KvmPS.psm1')), ([IO.Path]::Combine($root, 'src', 'KvmPS', 'KvmPS.Format.ps1xml')) $out
+
+    # Help: generated in a child pwsh so this process never loads the module.
+    $helpDir = [IO.Path]::Combine($out, 'en-US')
+    $null = New-Item -ItemType Directory -Force $helpDir
+    $code = Invoke-ChildPwsh @('-File', ([IO.Path]::Combine($root, 'src', 'HelpGen', 'New-KvmPSMaml.ps1')),
+        '-Manifest', ([IO.Path]::Combine($out, 'KvmPS.psd1')), '-Source', ([IO.Path]::Combine($root, 'en-US')), '-Destination', $helpDir)
+    if ($code -ne 0) { throw 'Help generation failed (see the problems listed above).' }
+    Copy-Item ([IO.Path]::Combine($root, 'en-US', 'about_KvmPS.help.txt')) $helpDir
+
+    $null = Test-ModuleManifest ([IO.Path]::Combine($out, 'KvmPS.psd1'))
+    $check = @'
+$m = Import-Module $args[0] -PassThru
+$expected = (Import-PowerShellDataFile $args[0]).CmdletsToExport | Sort-Object
+$actual = (Get-Command -Module KvmPS -CommandType Cmdlet).Name | Sort-Object
+if (Compare-Object $expected $actual) { Write-Error "Exported cmdlets differ from CmdletsToExport: $(Compare-Object $expected $actual | Out-String)"; exit 1 }
+'@
+    $code = Invoke-ChildPwsh @('-Command', $check, ([IO.Path]::Combine($out, 'KvmPS.psd1')))
+    if ($code -ne 0) { throw 'The built module does not export exactly CmdletsToExport.' }
+    Write-Host "Module ready: $out" -ForegroundColor Green
+}
+
+function Get-TrxCounts {
+    param([string] $Path)
+    [xml] $trx = Get-Content $Path -Raw
+    $c = $trx.TestRun.ResultSummary.Counters
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout; Skipped = [int]$c.notExecuted }
+}
+
+function Invoke-Test {
+    Initialize-Host -Mode test
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+    $null = New-Item -ItemType Directory -Force $results
+    $passed = 0; $failed = 0; $skipped = 0
+
+    foreach ($project in 'KvmPS.Core.Tests', 'KvmPS.Tests') {
+        Write-Host "== xunit $project" -ForegroundColor Cyan
+        $proj = [IO.Path]::Combine($root, 'tests', 'units', $project, "$project.csproj")
+        & dotnet test $proj -c $Configuration --no-build --nologo --logger "trx;LogFileName=$project.trx" --logger 'console;verbosity=normal' --results-directory $results
+        $trx = [IO.Path]::Combine($results, "$project.trx")
+        if (-not (Test-Path $trx)) { Write-Warning "$project produced no results."; $failed++; continue }
+        $counts = Get-TrxCounts $trx
+        $passed += $counts.Passed; $failed += $counts.Failed; $skipped += $counts.Skipped
+    }
+
+    Write-Host '== Pester' -ForegroundColor Cyan
+    $packages = [IO.Path]::Combine($outRoot, 'packages')
+    Invoke-Native dotnet @('restore', ([IO.Path]::Combine($root, 'tests', 'TestDependencies.proj')), '--packages', $packages, '-nologo', '-v', 'q')
+    $pester = [IO.Path]::Combine($packages, 'pester', '5.7.1', 'tools', 'Pester.psd1')
+    $summary = [IO.Path]::Combine($results, 'pester-summary.json')
+    $runner = @'
+param($pester, $tests, $results, $summary, $tags)
+Import-Module $pester
+$cfg = New-PesterConfiguration
+$cfg.Run.Path = $tests
+$cfg.Run.PassThru = $true
+$cfg.Output.Verbosity = 'Detailed'
+$cfg.TestResult.Enabled = $true
+$cfg.TestResult.OutputFormat = 'NUnitXml'
+$cfg.TestResult.OutputPath = Join-Path $results 'pester.xml'
+if ($tags) { $cfg.Filter.Tag = $tags -split ',' }
+$r = Invoke-Pester -Configuration $cfg
+[pscustomobject]@{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount; Skipped = $r.SkippedCount + $r.NotRunCount } |
+    ConvertTo-Json | Set-Content $summary
+'@
+    $env:KVMPS_MODULE_PATH = [IO.Path]::Combine($out, 'KvmPS.psd1')
+    $env:KVMPS_PACKAGES = $packages
+    $null = Invoke-ChildPwsh @('-Command', $runner, $pester, ([IO.Path]::Combine($root, 'tests')), $results, $summary, ($PesterTag -join ','))
+    if (Test-Path $summary) {
+        $p = Get-Content $summary -Raw | ConvertFrom-Json
+        $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
+    }
+    else {
+        Write-Warning 'Pester produced no summary.'
+        $failed++
+    }
+
+    Write-Host "$skipped skipped"
+    Write-Host "$passed passed, $failed failed"
+    if ($failed -gt 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    Initialize-Host -Mode demo
+    $demo = @'
+Import-Module $args[0]
+$ErrorActionPreference = 'Stop'
+function Show([string] $title, [scriptblock] $sb) {
+    Write-Host ''
+    Write-Host "PS> $($sb.ToString().Trim())" -ForegroundColor Yellow
+    & $sb | Out-Host
+}
+Write-Host "KvmPS demo against libvirt's in-process test driver (test:///default): no daemon, no VMs harmed." -ForegroundColor Cyan
+Show 'connect' { Connect-KvmHost -Uri test:///default }
+Show 'host' { Get-KvmHost }
+Show 'capability' { Get-KvmHostCapability }
+Show 'vms' { Get-KvmVm }
+Show 'details' { Get-KvmVm -Name te* | Format-List Name, State, CpuCount, MemoryBytes, MaxMemoryBytes, Accelerator, Disks, NetworkAdapters }
+Show 'pipeline' { Get-KvmVm -State Running | Sort-Object MemoryBytes -Descending | Select-Object Name, State, CpuCount, @{ n = 'MemoryGiB'; e = { $_.MemoryBytes / 1GB } }, HostName }
+Show 'checks' { (Get-KvmHostCapability).Checks | Where-Object Result -ne 'Pass' | Format-Table Name, Result, Detail -Wrap }
+Show 'errors' { Get-KvmVm -Name no-such-vm -ErrorAction SilentlyContinue -ErrorVariable e; $e | ForEach-Object { "$($_.FullyQualifiedErrorId): $($_.Exception.Message)" } }
+'@
+    $code = Invoke-ChildPwsh @('-Command', $demo, ([IO.Path]::Combine($out, 'KvmPS.psd1')))
+    if ($code -ne 0) { throw 'The demo failed.' }
+}
+
+function Invoke-Package {
+    $repo = [IO.Path]::Combine($outRoot, 'repository')
+    $null = New-Item -ItemType Directory -Force $repo
+    $script = @'
+param($repo, $module)
+Register-PSResourceRepository -Name KvmPS-Local -Uri $repo -Trusted -Force
+try { Publish-PSResource -Path $module -Repository KvmPS-Local }
+finally { Unregister-PSResourceRepository -Name KvmPS-Local }
+'@
+    $code = Invoke-ChildPwsh @('-Command', $script, $repo, $out)
+    if ($code -ne 0) { throw 'Packaging failed.' }
+    Write-Host "Package written to $repo" -ForegroundColor Green
+}
+
+if ('Clean' -in $Task) { if (Test-Path $outRoot) { Remove-Item $outRoot -Recurse -Force } }
+if ('Build' -in $Task) { Invoke-Build }
+elseif ((@('Test', 'Demo', 'Package') | Where-Object { $_ -in $Task }) -and -not (Test-BuildCurrent)) {
+    Write-Host 'out/KvmPS is missing or older than the sources: building first.'
+    Invoke-Build
+}
+elseif ('Test' -in $Task) {
+    # dotnet test --no-build needs the test projects built too.
+    Invoke-Native dotnet @('build', ([IO.Path]::Combine($root, 'KvmPS.sln')), '-c', $Configuration, "-p:Version=$version", '-nologo', '-v', 'q', '-clp:ErrorsOnly')
+}
+if ('Test' -in $Task) { Invoke-Test }
+if ('Demo' -in $Task) { Invoke-Demo }
+if ('Package' -in $Task) { Invoke-Package }

@@ -1,0 +1,104 @@
+using KvmPS.Core.Services;
+
+namespace KvmPS.Core;
+
+/// <summary>A host's size, use and allocation: the consolidation view.</summary>
+public sealed class KvmHostInfo
+{
+    public string? HostName { get; init; }
+    public string Uri { get; init; } = string.Empty;
+    public string? CpuModel { get; init; }
+    /// <summary>Logical CPUs the host has.</summary>
+    public int CpuCount { get; init; }
+    public int CpuMhz { get; init; }
+    public int Sockets { get; init; }
+    public int Cores { get; init; }
+    public int Threads { get; init; }
+    public int NumaNodes { get; init; }
+    public ulong MemoryBytes { get; init; }
+    public ulong FreeMemoryBytes { get; init; }
+    public string? Hypervisor { get; init; }
+    public Version? HypervisorVersion { get; init; }
+    public Version? LibvirtVersion { get; init; }
+    public int VmCount { get; init; }
+    public int RunningVmCount { get; init; }
+    /// <summary>vCPUs of the VMs that are running (or paused): what the host has committed now.</summary>
+    public int AllocatedCpuCount { get; init; }
+    /// <summary>Memory of the VMs that are running (or paused), in bytes.</summary>
+    public ulong AllocatedMemoryBytes { get; init; }
+    /// <summary>vCPUs of all defined VMs, were they all started.</summary>
+    public int DefinedCpuCount { get; init; }
+    /// <summary>Memory of all defined VMs, were they all started, in bytes.</summary>
+    public ulong DefinedMemoryBytes { get; init; }
+    /// <summary>AllocatedCpuCount / CpuCount.</summary>
+    public double CpuOvercommitRatio { get; init; }
+    /// <summary>AllocatedMemoryBytes / MemoryBytes.</summary>
+    public double MemoryOvercommitRatio { get; init; }
+    public KvmConnection Connection { get; init; } = null!;
+
+    public override string ToString() => HostName ?? Uri;
+}
+
+/// <summary>Pass, Warn, Fail or Skipped for one host check.</summary>
+public enum KvmCheckResult
+{
+    Pass = 0,
+    Warn = 1,
+    Fail = 2,
+    Skipped = 3,
+}
+
+/// <summary>One named check of a host's ability to run KVM guests, in the spirit of virt-host-validate.</summary>
+public sealed record KvmHostCheck(string Name, KvmCheckResult Result, string Detail, bool IsLocal)
+{
+    public override string ToString() => $"{Name}: {Result} ({Detail})";
+}
+
+/// <summary>Hardware virtualization extensions the host CPU shows.</summary>
+public enum KvmHardwareVirtualization
+{
+    Unknown = 0,
+    None = 1,
+    VTx = 2,
+    AmdV = 3,
+}
+
+/// <summary>Firmware kinds the host can boot guests with.</summary>
+[Flags]
+public enum KvmFirmwareSupport
+{
+    None = 0,
+    Bios = 1,
+    Uefi = 2,
+    SecureBoot = 4,
+}
+
+/// <summary>What a host can do: can it run KVM, with which accelerators, machine types and firmware.</summary>
+public sealed class KvmHostCapability
+{
+    public string? HostName { get; init; }
+    public string Uri { get; init; } = string.Empty;
+    public string? Arch { get; init; }
+    public string? CpuVendor { get; init; }
+    public string? CpuModel { get; init; }
+    public KvmHardwareVirtualization HardwareVirtualization { get; init; }
+    /// <summary>libvirt offers the kvm domain type for the host architecture.</summary>
+    public bool KvmAvailable { get; init; }
+    /// <summary>Domain types libvirt offers (kvm, qemu, test ...).</summary>
+    public IReadOnlyList<string> Accelerators { get; init; } = [];
+    /// <summary>Nested virtualization enabled in the host's KVM module; null when it cannot be read.</summary>
+    public bool? NestedVirtualization { get; init; }
+    /// <summary>An IOMMU is active (device passthrough possible); null when unknown.</summary>
+    public bool? Iommu { get; init; }
+    public int? MaxCpuCount { get; init; }
+    public IReadOnlyList<string> MachineTypes { get; init; } = [];
+    public KvmFirmwareSupport Firmware { get; init; }
+    public IReadOnlyList<KvmHostCheck> Checks { get; init; } = [];
+    public KvmConnection Connection { get; init; } = null!;
+
+    /// <summary>Pass when no check failed, Warn when one warned, else Fail.</summary>
+    public KvmCheckResult Overall => Checks.Any(c => c.Result == KvmCheckResult.Fail) ? KvmCheckResult.Fail
+        : Checks.Any(c => c.Result == KvmCheckResult.Warn) ? KvmCheckResult.Warn : KvmCheckResult.Pass;
+
+    public override string ToString() => HostName ?? Uri;
+}

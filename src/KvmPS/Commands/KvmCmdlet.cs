@@ -1,0 +1,64 @@
+using System.Management.Automation;
+using KvmPS.Completion;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+using KvmPS.Transforms;
+
+namespace KvmPS.Commands;
+
+/// <summary>
+/// Base of every cmdlet that acts on hosts: owns -Connection, cancellation (Ctrl+C), and the loop over
+/// connections. A connection that cannot be opened is one non-terminating error; the others still answer.
+/// </summary>
+public abstract class KvmCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _cts = new();
+
+    /// <summary>Hosts to act on: KvmConnection objects or libvirt URIs. Default: the connections made by Connect-KvmHost.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [KvmConnectionTransformation]
+    [ArgumentCompleter(typeof(KvmConnectionCompleter))]
+    [ValidateNotNullOrEmpty]
+    public KvmConnection[]? Connection { get; set; }
+
+    protected CancellationToken CancelToken => _cts.Token;
+
+    protected override void ProcessRecord()
+    {
+        IReadOnlyList<KvmConnection> connections = Connection is { Length: > 0 } given ? given : ModuleState.Implicit();
+        foreach (KvmConnection c in connections)
+        {
+            CancelToken.ThrowIfCancellationRequested();
+            try
+            {
+                WriteVerbose($"Using connection '{c.RequestedUri ?? c.Uri}'");
+                c.Open();
+            }
+            catch (LibvirtException e)
+            {
+                WriteError(ErrorRecords.ConnectionFailed(e, c.RequestedUri ?? c.Uri));
+                continue;
+            }
+
+            try
+            {
+                ProcessConnection(c);
+            }
+            catch (LibvirtException e)
+            {
+                WriteError(ErrorRecords.FromLibvirt(e, c.Uri));
+            }
+        }
+    }
+
+    /// <summary>Does the cmdlet's work for one open connection.</summary>
+    protected abstract void ProcessConnection(KvmConnection connection);
+
+    protected override void StopProcessing() => _cts.Cancel();
+
+    public void Dispose()
+    {
+        _cts.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Management.Automation;
+using KvmPS.Core;
+
+namespace KvmPS;
+
+/// <summary>The one mapping from libvirt failures to ErrorRecords: stable ErrorIds, the user's input as target.</summary>
+internal static class ErrorRecords
+{
+    public static ErrorRecord FromLibvirt(LibvirtException e, object? target, string? idOverride = null)
+    {
+        (string id, ErrorCategory category) = e.Code switch
+        {
+            LibvirtErrorCode.LibraryNotLoaded => ("LibvirtNotInstalled", ErrorCategory.ResourceUnavailable),
+            LibvirtErrorCode.ConnectionLost => ("ConnectionLost", ErrorCategory.ConnectionError),
+            LibvirtErrorCode.NoDomain => ("VmNotFound", ErrorCategory.ObjectNotFound),
+            LibvirtErrorCode.AuthFailed or LibvirtErrorCode.AuthCancelled or LibvirtErrorCode.AuthUnavailable => ("LibvirtAuthFailed", ErrorCategory.AuthenticationError),
+            LibvirtErrorCode.AccessDenied or LibvirtErrorCode.OperationDenied => ("LibvirtAccessDenied", ErrorCategory.PermissionDenied),
+            LibvirtErrorCode.NoSupport or LibvirtErrorCode.ArgumentUnsupported or LibvirtErrorCode.OperationUnsupported => ("LibvirtNotSupported", ErrorCategory.NotImplemented),
+            LibvirtErrorCode.OperationInvalid => ("LibvirtOperationInvalid", ErrorCategory.InvalidOperation),
+            LibvirtErrorCode.InvalidArg => ("LibvirtInvalidArgument", ErrorCategory.InvalidArgument),
+            LibvirtErrorCode.XmlError or LibvirtErrorCode.XmlDetail or LibvirtErrorCode.XmlInvalidSchema => ("LibvirtInvalidXml", ErrorCategory.InvalidData),
+            _ when e.IsConnectionFailure => ("ConnectionLost", ErrorCategory.ConnectionError),
+            _ => ("LibvirtError", ErrorCategory.NotSpecified),
+        };
+        return new ErrorRecord(e, idOverride ?? id, category, target)
+        {
+            ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = e.Hint ?? string.Empty },
+        };
+    }
+
+    /// <summary>A connection that could not be opened: KvmConnectionFailed (or LibvirtNotInstalled / LibvirtAuthFailed).</summary>
+    public static ErrorRecord ConnectionFailed(LibvirtException e, object target)
+    {
+        string? id = e.Code switch
+        {
+            LibvirtErrorCode.LibraryNotLoaded => null,
+            LibvirtErrorCode.AuthFailed or LibvirtErrorCode.AuthCancelled or LibvirtErrorCode.AuthUnavailable => null,
+            _ => "KvmConnectionFailed",
+        };
+        if (id is null)
+        {
+            return FromLibvirt(e, target);
+        }
+
+        return new ErrorRecord(e, id, ErrorCategory.ConnectionError, target)
+        {
+            ErrorDetails = new ErrorDetails($"Cannot connect to '{target}': {e.Message}")
+            {
+                RecommendedAction = e.Hint ?? "Check the URI (for example qemu:///system, qemu+ssh://user@host/system, test:///default) and that libvirtd runs on the host.",
+            },
+        };
+    }
+
+    public static ErrorRecord VmNotFound(string name, string uri)
+        => new(new ItemNotFoundException($"No VM named '{name}' on {uri}."), "VmNotFound", ErrorCategory.ObjectNotFound, name)
+        {
+            ErrorDetails = new ErrorDetails($"No VM named '{name}' on {uri}.") { RecommendedAction = "Run Get-KvmVm to list the VMs on that host." },
+        };
+
+    public static ErrorRecord InvalidWildcard(string pattern, Exception e)
+        => new(e, "InvalidWildcard", ErrorCategory.InvalidArgument, pattern)
+        {
+            ErrorDetails = new ErrorDetails($"'{pattern}' is not a valid wildcard pattern: {e.Message}"),
+        };
+
+    public static ErrorRecord NoConnection()
+        => new(new InvalidOperationException("No KvmPS connection."), "NoKvmConnection", ErrorCategory.ConnectionError, null)
+        {
+            ErrorDetails = new ErrorDetails("No KvmPS connection.") { RecommendedAction = "Run Connect-KvmHost, or pass -Connection." },
+        };
+}

@@ -1,0 +1,61 @@
+# Shared by every *.Tests.ps1: imports the built module once per process and offers helpers.
+$ErrorActionPreference = 'Stop'
+$script:ModulePath = if ($env:KVMPS_MODULE_PATH) { $env:KVMPS_MODULE_PATH } else { [IO.Path]::Combine($PSScriptRoot, '..', 'out', 'KvmPS', 'KvmPS.psd1') }
+if (-not (Get-Module KvmPS)) { Import-Module $script:ModulePath }
+
+$script:Fixture = [IO.Path]::Combine($PSScriptRoot, 'fixtures', 'node.xml')
+$script:FixtureUri = "test://$($script:Fixture)"
+$script:AuthFixtureUri = "test://$([IO.Path]::Combine($PSScriptRoot, 'fixtures', 'node-auth.xml'))"
+$script:SystemUri = 'qemu:///system'
+
+function Complete([string] $Line) {
+    [System.Management.Automation.CommandCompletion]::CompleteInput($Line, $Line.Length, $null).CompletionMatches
+}
+
+# True when a libvirt daemon answers on qemu:///system (CI starts one; elsewhere the tests report Skipped).
+function Test-SystemLibvirt {
+    if ($null -eq $script:SystemOk) {
+        $script:SystemOk = $false
+        if (Get-Command virsh -ErrorAction SilentlyContinue) {
+            & virsh -c qemu:///system version *> $null
+            $script:SystemOk = $LASTEXITCODE -eq 0
+        }
+    }
+    $script:SystemOk
+}
+
+# A unique prefix for objects a test creates on the shared daemon.
+function New-TestName([string] $Suffix) { "kvmps-t-$([guid]::NewGuid().ToString('N').Substring(0, 8))-$Suffix" }
+
+# Defines (and optionally starts) a firmware-only guest on qemu:///system through virsh; returns its name.
+function New-SystemTestVm {
+    param([string] $Name, [int] $MemoryMiB = 64, [int] $CurrentMemoryMiB = 0, [int] $Cpus = 1, [switch] $Start)
+    $type = if (Test-Path /dev/kvm) { 'kvm' } else { 'qemu' }
+    $cfg = [KvmPS.Core.Xml.DomainConfig]::new()
+    $cfg.Name = $Name
+    $cfg.DomainType = $type
+    $cfg.MaxMemoryKiB = [uint64]$MemoryMiB * 1024
+    $cfg.MemoryKiB = [uint64]($(if ($CurrentMemoryMiB) { $CurrentMemoryMiB } else { $MemoryMiB })) * 1024
+    $cfg.CpuCount = $Cpus
+    $cfg.MaxCpuCount = $Cpus
+    $cfg.Title = "KvmPS test $Name"
+    $file = [IO.Path]::GetTempFileName()
+    try {
+        [KvmPS.Core.Xml.DomainXml]::Build($cfg) | Set-Content -Path $file
+        $out = & virsh -c qemu:///system define $file 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "virsh define failed: $out" }
+        if ($Start) {
+            $out = & virsh -c qemu:///system start $Name 2>&1
+            if ($LASTEXITCODE -ne 0) { throw "virsh start failed: $out" }
+        }
+    }
+    finally { Remove-Item $file -ErrorAction SilentlyContinue }
+    $Name
+}
+
+function Remove-SystemTestVm([string] $Name) {
+    if ($Name -notlike 'kvmps-t-*') { throw "Refusing to remove '$Name': not a test object." }
+    & virsh -c qemu:///system destroy $Name *> $null
+    & virsh -c qemu:///system undefine $Name --nvram *> $null
+    & virsh -c qemu:///system undefine $Name *> $null
+}
