@@ -38,8 +38,8 @@ $results = [IO.Path]::Combine($outRoot, 'TestResults')
 $pwshExe = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
 $pwshArgs = @()
 if ([IO.Path]::GetFileNameWithoutExtension($pwshExe) -eq 'dotnet') {
-    # Running as the dotnet tool: children go through 'dotnet pwsh' too.
-    $pwshArgs = @('pwsh')
+    # Running as the dotnet tool: children run the same pwsh.dll through the dotnet host.
+    $pwshArgs = @([IO.Path]::Combine($PSHOME, 'pwsh.dll'))
 }
 
 function Invoke-Native {

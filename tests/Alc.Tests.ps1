@@ -1,7 +1,8 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'common.ps1')
+    # The pwsh running these tests, also when it is the dotnet tool (dotnet <PSHOME>/pwsh.dll).
     $script:pwsh = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
-    $script:pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @('pwsh') } else { @() }
+    $script:pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([IO.Path]::Combine($PSHOME, 'pwsh.dll')) } else { @() }
 }
 
 Describe 'Assembly load contexts' -Tag TestDriver {

@@ -83,7 +83,7 @@ Describe 'Connect-KvmHost, Get-KvmConnection, Disconnect-KvmHost' -Tag TestDrive
 
     It 'formats connections as a table' {
         $text = Connect-KvmHost -Uri $FixtureUri | Out-String
-        $text | Should -Match 'Uri\s+HostName\s+Hypervisor\s+Version\s+Libvirt\s+IsAlive\s+Backend'
+        $text | Should -Match 'Uri\s+HostName\s+Hypervisor\s+Libvirt\s+IsAlive\s+Backend'
         $text | Should -Match 'TEST'
     }
 

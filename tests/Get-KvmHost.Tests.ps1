@@ -48,8 +48,9 @@ Describe 'Get-KvmHost on qemu:///system' -Tag System {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $h = Get-KvmHost -Connection qemu:///system
         $h.CpuCount | Should -Be ([Environment]::ProcessorCount)
-        $memTotalKiB = [uint64]((Get-Content /proc/meminfo | Select-String '^MemTotal:\s+(\d+)').Matches[0].Groups[1].Value)
-        $h.MemoryBytes | Should -Be ($memTotalKiB * 1KB)
+        # virsh is an independent libvirt client: its node memory must equal ours
+        $memKiB = [uint64]((& virsh -c qemu:///system nodeinfo | Select-String '^Memory size:\s+(\d+)').Matches[0].Groups[1].Value)
+        $h.MemoryBytes | Should -Be ($memKiB * 1KB)
         $h.FreeMemoryBytes | Should -BeGreaterThan 0
         $h.FreeMemoryBytes | Should -BeLessThan $h.MemoryBytes
         $h.Hypervisor | Should -Be 'QEMU'

@@ -55,7 +55,7 @@ Describe 'Get-KvmVm on a fixture host' -Tag TestDriver {
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
-    It 'treats names with quotes and </name> literally' {
+    It 'treats names with quotes and XML markup literally' {
         $r = Get-KvmVm -Connection $FixtureUri -Name "x'</name><name>web1" -ErrorAction SilentlyContinue -ErrorVariable err
         $r | Should -BeNullOrEmpty
         $err[0].FullyQualifiedErrorId | Should -BeLike 'VmNotFound,*'

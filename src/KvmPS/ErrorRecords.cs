@@ -33,7 +33,7 @@ internal static class ErrorRecords
     {
         string? id = e.Code switch
         {
-            LibvirtErrorCode.LibraryNotLoaded => null,
+            LibvirtErrorCode.LibraryNotLoaded or LibvirtErrorCode.ConnectionLost => null,
             LibvirtErrorCode.AuthFailed or LibvirtErrorCode.AuthCancelled or LibvirtErrorCode.AuthUnavailable => null,
             _ => "KvmConnectionFailed",
         };

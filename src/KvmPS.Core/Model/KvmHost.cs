@@ -16,7 +16,8 @@ public sealed class KvmHostInfo
     public int Threads { get; init; }
     public int NumaNodes { get; init; }
     public ulong MemoryBytes { get; init; }
-    public ulong FreeMemoryBytes { get; init; }
+    /// <summary>Free host memory in bytes; null when the driver cannot tell (some test-driver hosts).</summary>
+    public ulong? FreeMemoryBytes { get; init; }
     public string? Hypervisor { get; init; }
     public Version? HypervisorVersion { get; init; }
     public Version? LibvirtVersion { get; init; }

@@ -157,6 +157,24 @@ public sealed class KvmConnection : IDisposable
             return c;
         }
 
+        try
+        {
+            return Reopen();
+        }
+        catch (LibvirtException e) when (ConnectedAt is not null && e.Code != LibvirtErrorCode.ConnectionLost)
+        {
+            // It worked before: the daemon went away and is not back yet.
+            throw new LibvirtException(LibvirtErrorCode.ConnectionLost, e.ErrorDomain,
+                $"The connection to '{Uri}' was lost and could not be reopened ({e.Message}). The next command tries again.", e)
+            {
+                Function = e.Function,
+                Hint = "Check that the libvirt daemon is running on the host, then run the command again.",
+            };
+        }
+    }
+
+    private ILibvirtConnection Reopen()
+    {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
