@@ -16,7 +16,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Clean', 'Build', 'Test', 'Demo', 'Package')]
+    # Clean, Build, Test, Demo, Package; several as a list or comma-separated ('Build,Test' works with -File).
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
@@ -28,6 +28,9 @@ param(
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
+$Task = @($Task -split ',' | ForEach-Object Trim | Where-Object { $_ })
+$unknown = $Task | Where-Object { $_ -notin 'Clean', 'Build', 'Test', 'Demo', 'Package' }
+if ($unknown) { throw "Unknown task(s): $($unknown -join ', '). Use Clean, Build, Test, Demo or Package." }
 $root = $PSScriptRoot
 $manifest = Import-PowerShellDataFile ([IO.Path]::Combine($root, 'KvmPS.psd1'))
 $version = $manifest.ModuleVersion
@@ -50,8 +53,17 @@ function Invoke-Native {
 
 function Invoke-ChildPwsh {
     param([string[]] $ArgumentList)
-    & $pwshExe @pwshArgs -NoProfile -NonInteractive @ArgumentList
+    & $pwshExe @pwshArgs -NoProfile -NonInteractive @ArgumentList | Out-Host
     return $LASTEXITCODE
+}
+
+# Runs a script text in a child pwsh through a temporary file (-File passes arguments verbatim).
+function Invoke-ChildScript {
+    param([string] $Name, [string] $Script, [string[]] $ArgumentList)
+    $null = New-Item -ItemType Directory -Force $outRoot
+    $file = [IO.Path]::Combine($outRoot, "$Name.ps1")
+    Set-Content -Path $file -Value $Script
+    return Invoke-ChildPwsh (@('-File', $file) + $ArgumentList)
 }
 
 function Initialize-Host {
@@ -108,12 +120,12 @@ function Invoke-Build {
 
     $null = Test-ModuleManifest ([IO.Path]::Combine($out, 'KvmPS.psd1'))
     $check = @'
-$m = Import-Module $args[0] -PassThru
+$null = Import-Module $args[0] -PassThru
 $expected = (Import-PowerShellDataFile $args[0]).CmdletsToExport | Sort-Object
 $actual = (Get-Command -Module KvmPS -CommandType Cmdlet).Name | Sort-Object
 if (Compare-Object $expected $actual) { Write-Error "Exported cmdlets differ from CmdletsToExport: $(Compare-Object $expected $actual | Out-String)"; exit 1 }
 '@
-    $code = Invoke-ChildPwsh @('-Command', $check, ([IO.Path]::Combine($out, 'KvmPS.psd1')))
+    $code = Invoke-ChildScript 'check-exports' $check @(([IO.Path]::Combine($out, 'KvmPS.psd1')))
     if ($code -ne 0) { throw 'The built module does not export exactly CmdletsToExport.' }
     Write-Host "Module ready: $out" -ForegroundColor Green
 }
@@ -134,7 +146,7 @@ function Invoke-Test {
     foreach ($project in 'KvmPS.Core.Tests', 'KvmPS.Tests') {
         Write-Host "== xunit $project" -ForegroundColor Cyan
         $proj = [IO.Path]::Combine($root, 'tests', 'units', $project, "$project.csproj")
-        & dotnet test $proj -c $Configuration --no-build --nologo --logger "trx;LogFileName=$project.trx" --logger 'console;verbosity=normal' --results-directory $results
+        & dotnet test $proj -c $Configuration --no-build --nologo --logger "trx;LogFileName=$project.trx" --logger 'console;verbosity=normal' --results-directory $results | Out-Host
         $trx = [IO.Path]::Combine($results, "$project.trx")
         if (-not (Test-Path $trx)) { Write-Warning "$project produced no results."; $failed++; continue }
         $counts = Get-TrxCounts $trx
@@ -163,7 +175,7 @@ $r = Invoke-Pester -Configuration $cfg
 '@
     $env:KVMPS_MODULE_PATH = [IO.Path]::Combine($out, 'KvmPS.psd1')
     $env:KVMPS_PACKAGES = $packages
-    $null = Invoke-ChildPwsh @('-Command', $runner, $pester, ([IO.Path]::Combine($root, 'tests')), $results, $summary, ($PesterTag -join ','))
+    $null = Invoke-ChildScript 'run-pester' $runner @($pester, ([IO.Path]::Combine($root, 'tests')), $results, $summary, ($PesterTag -join ','))
     if (Test-Path $summary) {
         $p = Get-Content $summary -Raw | ConvertFrom-Json
         $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
@@ -198,7 +210,7 @@ Show 'pipeline' { Get-KvmVm -State Running | Sort-Object MemoryBytes -Descending
 Show 'checks' { (Get-KvmHostCapability).Checks | Where-Object Result -ne 'Pass' | Format-Table Name, Result, Detail -Wrap }
 Show 'errors' { Get-KvmVm -Name no-such-vm -ErrorAction SilentlyContinue -ErrorVariable e; $e | ForEach-Object { "$($_.FullyQualifiedErrorId): $($_.Exception.Message)" } }
 '@
-    $code = Invoke-ChildPwsh @('-Command', $demo, ([IO.Path]::Combine($out, 'KvmPS.psd1')))
+    $code = Invoke-ChildScript 'demo' $demo @(([IO.Path]::Combine($out, 'KvmPS.psd1')))
     if ($code -ne 0) { throw 'The demo failed.' }
 }
 
@@ -211,7 +223,7 @@ Register-PSResourceRepository -Name KvmPS-Local -Uri $repo -Trusted -Force
 try { Publish-PSResource -Path $module -Repository KvmPS-Local }
 finally { Unregister-PSResourceRepository -Name KvmPS-Local }
 '@
-    $code = Invoke-ChildPwsh @('-Command', $script, $repo, $out)
+    $code = Invoke-ChildScript 'package' $script @($repo, $out)
     if ($code -ne 0) { throw 'Packaging failed.' }
     Write-Host "Package written to $repo" -ForegroundColor Green
 }

@@ -37,7 +37,7 @@ param(
 
     # Child processes per variant for the Import-Module figure (after one discarded warm-up).
     [ValidateRange(7, 1000)]
-    [int] $ImportRuns = 7,
+    [int] $ImportRuns = 9,
 
     # Listings of the test-driver VMs between the two memory / file-descriptor snapshots.
     [ValidateRange(1, 10000)]
@@ -279,6 +279,7 @@ $machine = [ordered]@{
     OS         = "$osName, kernel $([Environment]::OSVersion.Version)"
     CPU        = "$cpuModel"
     nproc      = [Environment]::ProcessorCount
+    LoadAvg    = "$((Get-Content /proc/loadavg -Raw).Trim()) (at start; other processes add noise)"
     Memory     = if ((Get-Content /proc/meminfo -Raw) -match 'MemTotal:\s+(\d+)') { '{0:0.0} GiB' -f ([long]$Matches[1] / 1MB) } else { '?' }
     libvirt    = "$libvirtVersion"
     PowerShell = "$($PSVersionTable.PSVersion) on .NET $([Environment]::Version)"
@@ -326,6 +327,8 @@ $tMeasure = Measure-Runs { $null = Get-KvmVm -Connection $testUri | Measure-Obje
 $tService = Measure-Runs { $null = [KvmPS.Core.Services.VmService]::List($test, [Threading.CancellationToken]::None) }
 $stages = [KvmPSBenchProbe]::Stages($test, $Runs)
 $tTable = Measure-Runs -Count 3 { $null = Get-KvmVm -Connection $testUri | Out-String -Width 160 }
+# The same columns without the view's two script-block columns (what the view costs over plain properties).
+$tPlain = Measure-Runs -Count 3 { $null = Get-KvmVm -Connection $testUri | Format-Table Name, State, CpuCount, MemoryBytes, MaxMemoryBytes, HostName | Out-String -Width 160 }
 
 $perVm = { param($ms, $n) 1000.0 * $ms / $n }
 $getBestUs = & $perVm $tGet.BestMs $testCount
@@ -353,7 +356,8 @@ foreach ($k in 'GetAllDomainStats', '3x filtered ListAllDomains', 'per-VM GetDom
 }
 $script:Breakdown.Add([pscustomobject]@{ Stage = 'test: VmService.List via PowerShell method call'; BestMs = $tService.BestMs; UsPerVm = & $perVm $tService.BestMs $testCount })
 $script:Breakdown.Add([pscustomobject]@{ Stage = 'test: Get-KvmVm (cmdlet + WriteObject)'; BestMs = $tGet.BestMs; UsPerVm = $getBestUs })
-$script:Breakdown.Add([pscustomobject]@{ Stage = 'test: Get-KvmVm | Out-String (table formatting)'; BestMs = $tTable.BestMs; UsPerVm = & $perVm $tTable.BestMs $testCount })
+$script:Breakdown.Add([pscustomobject]@{ Stage = 'test: Get-KvmVm | Out-String (default table view)'; BestMs = $tTable.BestMs; UsPerVm = & $perVm $tTable.BestMs $testCount })
+$script:Breakdown.Add([pscustomobject]@{ Stage = 'test: Get-KvmVm | Format-Table <6 plain properties> | Out-String'; BestMs = $tPlain.BestMs; UsPerVm = & $perVm $tPlain.BestMs $testCount })
 if ($stages['fallbacks'] -gt 0) {
     Add-Note ("test driver: {0} of {1} stats records lack balloon/vcpu figures, so VmService.List calls virDomainGetInfo (after a UUID lookup) per VM." -f $stages['fallbacks'], $stages['records'])
 }
@@ -482,8 +486,9 @@ if ($runSystem) {
         $undefineFlags = [KvmPS.Core.Backend.DomainUndefineFlags]'ManagedSave, SnapshotsMetadata, Nvram, CheckpointsMetadata'
         $names = [Collections.Generic.HashSet[string]]::new([string[]]$created.ToArray())
         try {
+            # The leading comma returns the list as one object (a script block would enumerate it).
             $all = $sys.Invoke([Func[KvmPS.Core.Backend.ILibvirtConnection, Collections.Generic.IReadOnlyList[KvmPS.Core.Backend.DomainRef]]] {
-                    param([KvmPS.Core.Backend.ILibvirtConnection] $l) $l.ListAllDomains([KvmPS.Core.Backend.ListDomainsFlags]::None)
+                    param([KvmPS.Core.Backend.ILibvirtConnection] $l) , $l.ListAllDomains([KvmPS.Core.Backend.ListDomainsFlags]::None)
                 })
             foreach ($d in $all) {
                 if ($d.Name.StartsWith("$prefix-", [StringComparison]::Ordinal)) {
@@ -572,21 +577,22 @@ finally {
 $table = [Text.StringBuilder]::new()
 $null = $table.AppendLine('| metric | measured | target | ok? |')
 $null = $table.AppendLine('|---|---|---|---|')
+function ConvertTo-MdCell([string] $Text) { $Text.Replace('|', '\|') }
 foreach ($r in $script:Rows) {
-    $null = $table.AppendLine("| $($r.Metric) | $($r.Measured) | $($r.Target) | $($r.'ok?') |")
+    $null = $table.AppendLine("| $(ConvertTo-MdCell $r.Metric) | $(ConvertTo-MdCell $r.Measured) | $($r.Target) | $($r.'ok?') |")
 }
 
-$breakdown = [Text.StringBuilder]::new()
-$null = $breakdown.AppendLine('| stage | best (ms) | µs/VM |')
-$null = $breakdown.AppendLine('|---|---:|---:|')
+$breakdownMd = [Text.StringBuilder]::new()
+$null = $breakdownMd.AppendLine('| stage | best (ms) | µs/VM |')
+$null = $breakdownMd.AppendLine('|---|---:|---:|')
 foreach ($b in $script:Breakdown) {
-    $null = $breakdown.AppendLine("| $($b.Stage) | $(Format-Num $b.BestMs 0.00) | $(Format-Num $b.UsPerVm 0.00) |")
+    $null = $breakdownMd.AppendLine("| $(ConvertTo-MdCell $b.Stage) | $(Format-Num $b.BestMs 0.00) | $(Format-Num $b.UsPerVm 0.00) |")
 }
 
 Write-Host ''
 Write-Host $table.ToString()
 Write-Host 'Where the time goes (best of runs):'
-Write-Host $breakdown.ToString()
+Write-Host $breakdownMd.ToString()
 
 $md = [Text.StringBuilder]::new()
 $null = $md.AppendLine('# KvmPS benchmark results')
@@ -599,7 +605,7 @@ $null = $md.Append($table.ToString())
 $null = $md.AppendLine()
 $null = $md.AppendLine('## Where the time goes')
 $null = $md.AppendLine()
-$null = $md.Append($breakdown.ToString())
+$null = $md.Append($breakdownMd.ToString())
 if ($script:Notes.Count -gt 0) {
     $null = $md.AppendLine()
     $null = $md.AppendLine('## Notes')

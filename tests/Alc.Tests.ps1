@@ -2,7 +2,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'common.ps1')
     # The pwsh running these tests, also when it is the dotnet tool (dotnet <PSHOME>/pwsh.dll).
     $script:pwsh = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
-    $script:pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([IO.Path]::Combine($PSHOME, 'pwsh.dll')) } else { @() }
+    [string[]] $script:pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { [IO.Path]::Combine($PSHOME, 'pwsh.dll') } else { @() }
 }
 
 Describe 'Assembly load contexts' -Tag TestDriver {
@@ -33,8 +33,10 @@ $sb = $moduleYaml.GetType('YamlDotNet.Serialization.SerializerBuilder')
 $yaml = $sb::new().Build().Serialize(@{ name = $vm.Name; cpu = $vm.CpuCount })
 "$sessionYaml|$($moduleYaml.GetName().Version)|$([System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($moduleYaml).Name)|$($vm.State)|$($yaml -replace "`r?`n", ';')"
 '@
-        $out = & $pwsh @pwshArgs -NoProfile -NonInteractive -Command $script $old $ModulePath
-        $LASTEXITCODE | Should -Be 0
+        $file = Join-Path $TestDrive 'side-by-side.ps1'
+        Set-Content -Path $file -Value $script
+        $out = & $pwsh @pwshArgs -NoProfile -NonInteractive -File $file $old $ModulePath 2>&1
+        $LASTEXITCODE | Should -Be 0 -Because ($out | Out-String)
         $parts = ($out | Select-Object -Last 1) -split '\|'
         $parts[0] | Should -BeLike '11.*'
         $parts[1] | Should -BeLike '18.*'

@@ -51,10 +51,11 @@ internal static class ErrorRecords
         };
     }
 
-    public static ErrorRecord VmNotFound(string name, string uri)
-        => new(new ItemNotFoundException($"No VM named '{name}' on {uri}."), "VmNotFound", ErrorCategory.ObjectNotFound, name)
+    /// <summary>VmNotFound for a name, id or UUID the user gave (<paramref name="what"/>: "named 'x'", "with id 5").</summary>
+    public static ErrorRecord VmNotFound(object input, string what, string uri)
+        => new(new ItemNotFoundException($"No VM {what} on {uri}."), "VmNotFound", ErrorCategory.ObjectNotFound, input)
         {
-            ErrorDetails = new ErrorDetails($"No VM named '{name}' on {uri}.") { RecommendedAction = "Run Get-KvmVm to list the VMs on that host." },
+            ErrorDetails = new ErrorDetails($"No VM {what} on {uri}.") { RecommendedAction = "Run Get-KvmVm to list the VMs on that host." },
         };
 
     public static ErrorRecord InvalidWildcard(string pattern, Exception e)
@@ -63,9 +64,4 @@ internal static class ErrorRecords
             ErrorDetails = new ErrorDetails($"'{pattern}' is not a valid wildcard pattern: {e.Message}"),
         };
 
-    public static ErrorRecord NoConnection()
-        => new(new InvalidOperationException("No KvmPS connection."), "NoKvmConnection", ErrorCategory.ConnectionError, null)
-        {
-            ErrorDetails = new ErrorDetails("No KvmPS connection.") { RecommendedAction = "Run Connect-KvmHost, or pass -Connection." },
-        };
 }

@@ -56,14 +56,21 @@ internal static class ModuleState
             ?? (s_byUri.TryGetValue(key, out KvmConnection? c) ? c : s_byUri.Values.FirstOrDefault(v => v.Uri == key));
     }
 
-    public static void Register(KvmConnection c) => s_byUri.TryAdd(Key(c.RequestedUri), c);
+    /// <summary>Makes <paramref name="c"/> the known connection for its URI (a newer one replaces an older one).</summary>
+    public static void Register(KvmConnection c) => s_byUri[Key(c.RequestedUri)] = c;
 
+    /// <summary>Adds a default connection; one to the same URI already in the list is replaced, not duplicated.</summary>
     public static void AddDefault(KvmConnection c)
     {
         List<KvmConnection> list = DefaultList();
         lock (list)
         {
-            if (!list.Contains(c))
+            int i = list.FindIndex(d => ReferenceEquals(d, c) || Key(d.RequestedUri) == Key(c.RequestedUri));
+            if (i >= 0)
+            {
+                list[i] = c;
+            }
+            else
             {
                 list.Add(c);
             }

@@ -177,7 +177,14 @@ public sealed class KvmConnection : IDisposable
     {
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed)
+            {
+                throw new LibvirtException(LibvirtErrorCode.NoConnect, LibvirtErrorDomain.None, $"The connection to '{Uri}' was closed (Disconnect-KvmHost).")
+                {
+                    Hint = $"Run Connect-KvmHost {RequestedUri} again, or pass the URI to -Connection.",
+                };
+            }
+
             if (_conn is not null && !_lost)
             {
                 return _conn;

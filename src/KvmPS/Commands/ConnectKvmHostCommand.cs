@@ -11,7 +11,7 @@ namespace KvmPS.Commands;
 public sealed class ConnectKvmHostCommand : PSCmdlet
 {
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("Server", "Name")]
+    [Alias("Server")]
     public string[]? Uri { get; set; }
 
     [Parameter]
@@ -30,7 +30,7 @@ public sealed class ConnectKvmHostCommand : PSCmdlet
         foreach (string? uri in uris)
         {
             string display = string.IsNullOrWhiteSpace(uri) ? "(libvirt default URI)" : uri;
-            KvmConnection? existing = Credential is null && !string.IsNullOrWhiteSpace(uri) ? ModuleState.TryGetKnown(uri) : null;
+            KvmConnection? existing = Credential is null ? ModuleState.TryGetKnown(uri) : null;
             KvmConnection connection = existing is not null && existing.IsReadOnly == ReadOnly.IsPresent
                 ? existing
                 : new KvmConnection(uri, ReadOnly.IsPresent, Credential?.GetNetworkCredential() is NetworkCredential n ? n : null);

@@ -37,14 +37,14 @@ public sealed class GetKvmVmCommand : KvmCmdlet
             case IdSet:
                 foreach (int id in Id)
                 {
-                    Emit(VmService.GetById(connection, id), id, connection);
+                    Emit(VmService.GetById(connection, id), id, $"with id {id}", connection);
                 }
 
                 return;
             case UuidSet:
                 foreach (Guid uuid in Uuid)
                 {
-                    Emit(VmService.GetByUuid(connection, uuid), uuid, connection);
+                    Emit(VmService.GetByUuid(connection, uuid), uuid, $"with UUID {uuid}", connection);
                 }
 
                 return;
@@ -61,7 +61,7 @@ public sealed class GetKvmVmCommand : KvmCmdlet
         {
             if (!WildcardPattern.ContainsWildcardCharacters(n))
             {
-                Emit(VmService.GetByName(connection, n), n, connection);
+                Emit(VmService.GetByName(connection, n), n, $"named '{n}'", connection);
                 continue;
             }
 
@@ -83,11 +83,11 @@ public sealed class GetKvmVmCommand : KvmCmdlet
         }
     }
 
-    private void Emit(KvmVm? vm, object input, KvmConnection connection)
+    private void Emit(KvmVm? vm, object input, string what, KvmConnection connection)
     {
         if (vm is null)
         {
-            WriteError(ErrorRecords.VmNotFound(input.ToString()!, connection.Uri));
+            WriteError(ErrorRecords.VmNotFound(input, what, connection.Uri));
             return;
         }
 
