@@ -181,6 +181,7 @@ if (-not (Test-Path -LiteralPath $ModulePath)) {
 $importSw = [Diagnostics.Stopwatch]::StartNew()
 Import-Module $ModulePath -Force
 $importSw.Stop()
+$afterImport = Get-ProcessSnapshot
 Write-Host ("  Import-Module in this process: {0:0.0} ms" -f $importSw.Elapsed.TotalMilliseconds) -ForegroundColor DarkGray
 
 $virsh = (Get-Command virsh -CommandType Application -ErrorAction Ignore | Select-Object -First 1)?.Source
@@ -235,9 +236,12 @@ public static class KvmPSBenchProbe
             });
             double tInfo = sw.Elapsed.TotalMilliseconds;
 
+            long allocated = GC.GetAllocatedBytesForCurrentThread();
+            int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
             sw.Restart();
             IReadOnlyList<KvmPS.Core.KvmVm> vms = VmService.List(connection);
             double tList = sw.Elapsed.TotalMilliseconds;
+            allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
 
             if (r == 0)
             {
@@ -248,6 +252,10 @@ public static class KvmPSBenchProbe
             Take(best, "3x filtered ListAllDomains", tLists);
             Take(best, "per-VM GetDomainInfo fallback", tInfo);
             Take(best, "VmService.List (total)", tList);
+            Take(best, "allocated bytes", allocated);
+            best["gen0"] = GC.CollectionCount(0) - gen0;
+            best["gen1"] = GC.CollectionCount(1) - gen1;
+            best["gen2"] = GC.CollectionCount(2) - gen2;
             best["records"] = stats.Count;
             best["fallbacks"] = fallbacks;
             best["vms"] = vms.Count;
@@ -347,6 +355,7 @@ Add-Row 'test: C virConnectGetAllDomainStats (µs/VM)' (Format-Num $capiTest['al
 Add-Row 'test: C calls VmService.List makes (stats + 3 lists) (µs/VM)' (Format-Num $capiTest['kvmps_equivalent'].UsPerVm)
 Add-Row 'test: Get-KvmVm / C list+name+uuid+info' ('{0}×' -f (Format-Num $ratioTest)) '≤ 2×' ($ratioTest -le 2)
 Add-Row 'test: Get-KvmVm | Out-String (default table), best (µs/VM)' (Format-Num (& $perVm $tTable.BestMs $testCount))
+Add-Row 'test: managed bytes allocated by VmService.List (per VM)' ('{0} B ({1} MiB per listing; GCs gen0/1/2: {2}/{3}/{4})' -f (Format-Num ($stages['allocated bytes'] / $stages['records']) 0), (Format-Num ($stages['allocated bytes'] / 1MB) 0.0), $stages['gen0'], $stages['gen1'], $stages['gen2'])
 Add-Row 'test: defining VMs through KvmPS.Core (µs/VM)' (Format-Num (& $perVm $defineMs $TestDriverVmCount))
 
 foreach ($k in 'GetAllDomainStats', '3x filtered ListAllDomains', 'per-VM GetDomainInfo fallback', 'VmService.List (total)') {
@@ -377,6 +386,8 @@ $before = Get-ProcessSnapshot
 for ($i = 0; $i -lt $MemoryRepetitions; $i++) { $null = @(Get-KvmVm -Connection $testUri) }
 [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
 $after = Get-ProcessSnapshot
+Add-Row 'memory: RSS / managed heap right after Import-Module (MiB)' ('{0} / {1}' -f (Format-Num $afterImport.RssMiB 0), (Format-Num $afterImport.HeapMiB 0.0))
+Add-Note 'RSS after that includes this script''s own Add-Type (Roslyn) probe and the test VMs held by the in-process test driver.'
 Add-Row "memory: RSS before → after $MemoryRepetitions× listing $testCount VMs (MiB)" ('{0} → {1}' -f (Format-Num $before.RssMiB 0), (Format-Num $after.RssMiB 0))
 Add-Row 'memory: managed heap after GC, before → after (MiB)' ('{0} → {1}' -f (Format-Num $before.HeapMiB 0.0), (Format-Num $after.HeapMiB 0.0))
 Add-Row 'memory: open file descriptors, before → after' ('{0} → {1}' -f $before.Fds, $after.Fds) 'no growth' (($after.Fds - $before.Fds) -le 2)

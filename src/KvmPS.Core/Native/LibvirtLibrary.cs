@@ -14,6 +14,7 @@ internal static unsafe partial class LibvirtLibrary
     public const string PathOverrideVariable = "KVMPS_LIBVIRT_PATH";
 
     private static readonly object s_initLock = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> s_exports = new(StringComparer.Ordinal);
     private static IntPtr s_handle;
     private static IntPtr s_glib;
     private static string? s_loadError;
@@ -145,7 +146,7 @@ internal static unsafe partial class LibvirtLibrary
 
     /// <summary>True when the loaded libvirt exports <paramref name="symbol"/>.</summary>
     public static bool HasExport(string symbol)
-        => s_handle != IntPtr.Zero && NativeLibrary.TryGetExport(s_handle, symbol, out _);
+        => s_handle != IntPtr.Zero && s_exports.GetOrAdd(symbol, static s => NativeLibrary.TryGetExport(s_handle, s, out _));
 
     /// <summary>Throws a clear error when the loaded libvirt lacks <paramref name="symbol"/>.</summary>
     public static void RequireExport(string symbol, string sinceVersion)
@@ -153,7 +154,7 @@ internal static unsafe partial class LibvirtLibrary
         if (!HasExport(symbol))
         {
             throw new LibvirtException(LibvirtErrorCode.NoSupport, LibvirtErrorDomain.None,
-                $"This operation needs libvirt ≥ {sinceVersion} ({symbol}); the loaded client library is {ClientVersion}.")
+                $"This operation needs libvirt ≥ {sinceVersion} ({symbol}); the loaded client library is {ClientVersion?.ToString() ?? "unknown"}.")
             {
                 Hint = $"Upgrade the libvirt client library to {sinceVersion} or later.",
             };

@@ -91,7 +91,9 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
     public string GetCapabilities() => NativeCall.CheckString(NativeMethods.virConnectGetCapabilities(_conn), "virConnectGetCapabilities");
 
     public string GetDomainCapabilities(string? emulatorBinary, string? arch, string? machine, string? virtType, uint flags)
-        => NativeCall.CheckString(NativeMethods.virConnectGetDomainCapabilities(_conn, emulatorBinary, arch, machine, virtType, flags), "virConnectGetDomainCapabilities");
+        => LibvirtLibrary.HasExport("virConnectGetDomainCapabilities") is false
+            ? throw new LibvirtException(LibvirtErrorCode.NoSupport, LibvirtErrorDomain.None, "Domain capabilities need libvirt ≥ 1.2.7.")
+            : NativeCall.CheckString(NativeMethods.virConnectGetDomainCapabilities(_conn, emulatorBinary, arch, machine, virtType, flags), "virConnectGetDomainCapabilities");
 
     public int GetMaxVcpus(string? type) => NativeCall.Check(NativeMethods.virConnectGetMaxVcpus(_conn, type), "virConnectGetMaxVcpus");
 
@@ -118,6 +120,7 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
 
     public IReadOnlyList<DomainRef> ListAllDomains(ListDomainsFlags flags)
     {
+        LibvirtLibrary.RequireExport("virConnectListAllDomains", "0.9.13");
         int n = NativeCall.Check(NativeMethods.virConnectListAllDomains(_conn, out IntPtr array, (uint)flags), "virConnectListAllDomains");
         var result = new DomainRef[n];
         IntPtr* doms = (IntPtr*)array;
@@ -143,6 +146,7 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
 
     public IReadOnlyList<DomainStatsRecord> GetAllDomainStats(DomainStatsTypes stats, ListDomainsFlags flags)
     {
+        LibvirtLibrary.RequireExport("virConnectGetAllDomainStats", "1.2.8");
         int n = NativeCall.Check(NativeMethods.virConnectGetAllDomainStats(_conn, (uint)stats, out IntPtr records, (uint)flags), "virConnectGetAllDomainStats");
         var result = new DomainStatsRecord[n];
         try

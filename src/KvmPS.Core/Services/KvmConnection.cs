@@ -19,13 +19,27 @@ public sealed class KvmConnection : IDisposable
     private bool _disposed;
 
     public KvmConnection(string? uri, bool readOnly = false, NetworkCredential? credential = null, ILibvirtBackend? backend = null)
+        : this(uri, readOnly, credential, backend, keepAliveIntervalSeconds: 5, keepAliveCount: 3)
     {
+    }
+
+    /// <summary>A connection with its own keepalive: a dead peer is detected after about interval × (count + 1) seconds.</summary>
+    public KvmConnection(string? uri, bool readOnly, NetworkCredential? credential, ILibvirtBackend? backend, int keepAliveIntervalSeconds, uint keepAliveCount)
+    {
+        KeepAliveIntervalSeconds = keepAliveIntervalSeconds;
+        KeepAliveCount = keepAliveCount;
         RequestedUri = string.IsNullOrWhiteSpace(uri) ? null : uri.Trim();
         Uri = RequestedUri ?? "(libvirt default)";
         IsReadOnly = readOnly;
         _credential = credential;
         _backend = backend ?? NativeBackend.Instance;
     }
+
+    /// <summary>Keepalive ping interval in seconds (remote and daemon connections); 0 turns keepalive off.</summary>
+    public int KeepAliveIntervalSeconds { get; }
+
+    /// <summary>Unanswered pings after which the connection counts as dead.</summary>
+    public uint KeepAliveCount { get; }
 
     /// <summary>The URI libvirt reports for this connection (or the one asked for, before it opens).</summary>
     public string Uri { get; private set; }
@@ -196,6 +210,8 @@ public sealed class KvmConnection : IDisposable
             ILibvirtConnection opened = _backend.Open(RequestedUri, new LibvirtOpenOptions
             {
                 ReadOnly = IsReadOnly,
+                KeepAliveIntervalSeconds = KeepAliveIntervalSeconds,
+                KeepAliveCount = KeepAliveCount,
                 Credentials = _credential is null ? null : AnswerCredential,
             });
             try

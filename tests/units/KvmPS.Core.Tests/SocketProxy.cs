@@ -12,6 +12,7 @@ internal sealed class SocketProxy : IDisposable
     private readonly List<Socket> _open = [];
     private Socket? _listener;
     private CancellationTokenSource _cts = new();
+    private volatile bool _frozen;
 
     public SocketProxy()
     {
@@ -25,6 +26,7 @@ internal sealed class SocketProxy : IDisposable
     public void Start()
     {
         File.Delete(Path);
+        _frozen = false;
         _cts = new CancellationTokenSource();
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         _listener.Bind(new UnixDomainSocketEndPoint(Path));
@@ -59,6 +61,9 @@ internal sealed class SocketProxy : IDisposable
         });
     }
 
+    /// <summary>Stops forwarding but keeps every socket open: the peer looks alive but never answers.</summary>
+    public void Freeze() => _frozen = true;
+
     /// <summary>Closes the listener and every proxied connection: the client sees EOF.</summary>
     public void Kill()
     {
@@ -87,7 +92,7 @@ internal sealed class SocketProxy : IDisposable
 
     public void Dispose() => Kill();
 
-    private static async Task Pump(Socket from, Socket to, CancellationToken token)
+    private async Task Pump(Socket from, Socket to, CancellationToken token)
     {
         var buffer = new byte[64 * 1024];
         try
@@ -98,6 +103,11 @@ internal sealed class SocketProxy : IDisposable
                 if (n == 0)
                 {
                     break;
+                }
+
+                while (_frozen && !token.IsCancellationRequested)
+                {
+                    await Task.Delay(50, token);   // swallow nothing, forward nothing
                 }
 
                 await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, token);
