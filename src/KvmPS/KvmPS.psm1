@@ -1,12 +1,14 @@
 # Bootstrap: KvmPS.Core is shared in the Default load context (scripts can name its types);
 # the cmdlet assembly and YamlDotNet load into the 'KvmPS' AssemblyLoadContext.
+# (LoadFromAssemblyPath and GetCmdlet instead of Add-Type and Get-Command: both cost tens of ms at import.)
 $bin = [IO.Path]::Combine($PSScriptRoot, 'bin', 'net8.0')
-$importModule = Get-Command -Name Import-Module -Module Microsoft.PowerShell.Core
+$importModule = $ExecutionContext.InvokeCommand.GetCmdlet('Microsoft.PowerShell.Core\Import-Module')
 $isReload = $true
 if (-not ('KvmPS.Loader.LoadContext' -as [type])) {
     $isReload = $false
-    Add-Type -Path ([IO.Path]::Combine($bin, 'KvmPS.Core.dll'))
-    Add-Type -Path ([IO.Path]::Combine($bin, 'KvmPS.Loader.dll'))
+    $default = [System.Runtime.Loader.AssemblyLoadContext]::Default
+    $null = $default.LoadFromAssemblyPath([IO.Path]::Combine($bin, 'KvmPS.Core.dll'))
+    $null = $default.LoadFromAssemblyPath([IO.Path]::Combine($bin, 'KvmPS.Loader.dll'))
 }
 $asm = [KvmPS.Loader.LoadContext]::Initialize([IO.Path]::Combine($bin, 'KvmPS.dll'))
 $inner = & $importModule -Assembly $asm -PassThru:$isReload

@@ -40,26 +40,35 @@ public readonly record struct TypedParameter(string Name, TypedParameterType Typ
 /// <summary>One record of virConnectGetAllDomainStats: the domain and its statistics.</summary>
 public sealed class DomainStatsRecord
 {
-    private readonly Dictionary<string, TypedParameter> _byName;
+    private readonly TypedParameter[] _params;
 
     public DomainStatsRecord(DomainRef domain, IReadOnlyList<TypedParameter> parameters)
     {
         Domain = domain;
-        Parameters = parameters;
-        _byName = new Dictionary<string, TypedParameter>(parameters.Count, StringComparer.Ordinal);
-        foreach (TypedParameter p in parameters)
-        {
-            _byName.TryAdd(p.Name, p);
-        }
+        _params = parameters as TypedParameter[] ?? [.. parameters];
     }
 
     public DomainRef Domain { get; }
 
-    public IReadOnlyList<TypedParameter> Parameters { get; }
+    public IReadOnlyList<TypedParameter> Parameters => _params;
 
-    public bool TryGet(string name, out TypedParameter value) => _byName.TryGetValue(name, out value);
+    /// <summary>The first parameter named <paramref name="name"/> (a linear scan: records are small and read once).</summary>
+    public bool TryGet(string name, out TypedParameter value)
+    {
+        foreach (TypedParameter p in _params)
+        {
+            if (string.Equals(p.Name, name, StringComparison.Ordinal))
+            {
+                value = p;
+                return true;
+            }
+        }
 
-    public ulong? GetUInt64(string name) => _byName.TryGetValue(name, out TypedParameter p) ? p.AsUInt64() : null;
+        value = default;
+        return false;
+    }
+
+    public ulong? GetUInt64(string name) => TryGet(name, out TypedParameter p) ? p.AsUInt64() : null;
 }
 
 /// <summary>virConnectListAllDomainsFlags (also the filter flags of virConnectGetAllDomainStats).</summary>

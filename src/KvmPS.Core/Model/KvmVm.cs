@@ -43,6 +43,9 @@ public sealed class KvmVm
 {
     private readonly object _configLock = new();
     private DomainConfig? _config;
+    private bool? _autostart;
+    private bool? _persistent;
+    private bool? _hasManagedSave;
 
     internal KvmVm(KvmConnection connection, DomainRef domain)
     {
@@ -74,11 +77,29 @@ public sealed class KvmVm
 
     public TimeSpan CpuTime { get; internal set; }
 
-    public bool Autostart { get; internal set; }
+    /// <summary>Starts with the host. In a bulk listing this is read for all VMs at once, on first access.</summary>
+    public bool Autostart
+    {
+        get => _autostart ?? ListFlags!.Autostart.Contains(Uuid);
+        internal set => _autostart = value;
+    }
 
-    public bool Persistent { get; internal set; }
+    /// <summary>Has a persistent definition (false: transient, gone when it stops).</summary>
+    public bool Persistent
+    {
+        get => _persistent ?? !ListFlags!.Transient.Contains(Uuid);
+        internal set => _persistent = value;
+    }
 
-    public bool HasManagedSave { get; internal set; }
+    /// <summary>Has a managed-save image: the next start resumes it.</summary>
+    public bool HasManagedSave
+    {
+        get => _hasManagedSave ?? ListFlags!.ManagedSave.Contains(Uuid);
+        internal set => _hasManagedSave = value;
+    }
+
+    /// <summary>Shared by every VM of one listing: the three flag sets, fetched together when first needed.</summary>
+    internal DomainListFlags? ListFlags { get; init; }
 
     public string? Title => Config.Title;
 

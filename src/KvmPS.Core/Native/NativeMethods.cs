@@ -67,6 +67,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int virDomainGetUUIDString(IntPtr dom, byte* buf);
     [LibraryImport(Lib)] internal static partial uint virDomainGetID(IntPtr dom);
     [LibraryImport(Lib)] internal static partial int virDomainGetInfo(SafeDomainHandle dom, out VirDomainInfo info);
+    [LibraryImport(Lib)] internal static partial int virDomainGetInfo(IntPtr dom, out VirDomainInfo info);
     [LibraryImport(Lib)] internal static partial int virDomainGetState(SafeDomainHandle dom, out int state, out int reason, uint flags);
     [LibraryImport(Lib)] internal static partial IntPtr virDomainGetXMLDesc(SafeDomainHandle dom, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainGetAutostart(SafeDomainHandle dom, out int autostart);

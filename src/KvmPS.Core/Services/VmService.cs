@@ -5,13 +5,20 @@ namespace KvmPS.Core.Services;
 /// <summary>Reads VMs from a connection. Listing is bulk: a constant number of libvirt calls for any number of VMs.</summary>
 public static class VmService
 {
+    private static readonly string[] s_runningReasons = ["Unknown", "Booted", "Migrated", "Restored", "FromSnapshot", "Unpaused", "MigrationCanceled", "SaveCanceled", "Wakeup", "Crashed", "PostCopy", "PostCopyFailed"];
+    private static readonly string[] s_pausedReasons = ["Unknown", "User", "Migration", "Save", "Dump", "IOError", "Watchdog", "FromSnapshot", "ShuttingDown", "Snapshot", "Crashed", "StartingUp", "PostCopy", "PostCopyFailed", "ApiError"];
+    private static readonly string[] s_shuttingDownReasons = ["Unknown", "User"];
+    private static readonly string[] s_shutOffReasons = ["Unknown", "Shutdown", "Destroyed", "Crashed", "Migrated", "Saved", "Failed", "FromSnapshot", "Daemon"];
+    private static readonly string[] s_crashedReasons = ["Unknown", "Panicked"];
+    private static readonly string[] s_pmSuspendedReasons = ["Unknown", "Suspended"];
+    private static readonly string[] s_unknownReasons = ["Unknown"];
+
     private const DomainStatsTypes ListStats = DomainStatsTypes.State | DomainStatsTypes.CpuTotal | DomainStatsTypes.Balloon | DomainStatsTypes.Vcpu;
 
     /// <summary>
-    /// All VMs of the connection: one virConnectGetAllDomainStats call plus three filtered
-    /// virConnectListAllDomains calls (autostart, transient, managed save) — O(1) round trips.
-    /// Drivers whose statistics lack memory/vCPU figures (the test driver) get virDomainGetInfo per VM,
-    /// which is in-process for them.
+    /// All VMs of the connection in one virConnectGetAllDomainStats call. Autostart, Persistent and
+    /// HasManagedSave come from three filtered virConnectListAllDomains calls made together, once per
+    /// listing, when one VM's flag is first read: O(1) round trips for any number of VMs either way.
     /// </summary>
     public static IReadOnlyList<KvmVm> List(KvmConnection connection, CancellationToken cancel = default)
     {
@@ -19,19 +26,12 @@ public static class VmService
         {
             IReadOnlyList<DomainStatsRecord> stats = c.GetAllDomainStats(ListStats, ListDomainsFlags.None);
             cancel.ThrowIfCancellationRequested();
-            HashSet<Guid> autostart = Uuids(c.ListAllDomains(ListDomainsFlags.Autostart));
-            HashSet<Guid> transient = Uuids(c.ListAllDomains(ListDomainsFlags.Transient));
-            HashSet<Guid> managedSave = Uuids(c.ListAllDomains(ListDomainsFlags.ManagedSave));
+            var flags = new DomainListFlags(connection);
             var result = new List<KvmVm>(stats.Count);
             foreach (DomainStatsRecord r in stats)
             {
                 cancel.ThrowIfCancellationRequested();
-                var vm = new KvmVm(connection, r.Domain)
-                {
-                    Autostart = autostart.Contains(r.Domain.Uuid),
-                    Persistent = !transient.Contains(r.Domain.Uuid),
-                    HasManagedSave = managedSave.Contains(r.Domain.Uuid),
-                };
+                var vm = new KvmVm(connection, r.Domain) { ListFlags = flags };
                 int state = (int)(r.GetUInt64("state.state") ?? 0);
                 int reason = (int)(r.GetUInt64("state.reason") ?? 0);
                 ulong? max = r.GetUInt64("balloon.maximum");
@@ -86,13 +86,13 @@ public static class VmService
     {
         string[] names = state switch
         {
-            KvmVmState.Running => ["Unknown", "Booted", "Migrated", "Restored", "FromSnapshot", "Unpaused", "MigrationCanceled", "SaveCanceled", "Wakeup", "Crashed", "PostCopy", "PostCopyFailed"],
-            KvmVmState.Paused => ["Unknown", "User", "Migration", "Save", "Dump", "IOError", "Watchdog", "FromSnapshot", "ShuttingDown", "Snapshot", "Crashed", "StartingUp", "PostCopy", "PostCopyFailed", "ApiError"],
-            KvmVmState.ShuttingDown => ["Unknown", "User"],
-            KvmVmState.ShutOff => ["Unknown", "Shutdown", "Destroyed", "Crashed", "Migrated", "Saved", "Failed", "FromSnapshot", "Daemon"],
-            KvmVmState.Crashed => ["Unknown", "Panicked"],
-            KvmVmState.PMSuspended => ["Unknown", "Suspended"],
-            _ => ["Unknown"],
+            KvmVmState.Running => s_runningReasons,
+            KvmVmState.Paused => s_pausedReasons,
+            KvmVmState.ShuttingDown => s_shuttingDownReasons,
+            KvmVmState.ShutOff => s_shutOffReasons,
+            KvmVmState.Crashed => s_crashedReasons,
+            KvmVmState.PMSuspended => s_pmSuspendedReasons,
+            _ => s_unknownReasons,
         };
         return reason >= 0 && reason < names.Length ? names[reason] : $"Reason{reason}";
     }
@@ -146,7 +146,7 @@ public static class VmService
         vm.CpuCount = vcpus;
     }
 
-    private static HashSet<Guid> Uuids(IReadOnlyList<DomainRef> list)
+    internal static HashSet<Guid> Uuids(IReadOnlyList<DomainRef> list)
     {
         var set = new HashSet<Guid>(list.Count);
         foreach (DomainRef d in list)
@@ -156,4 +156,22 @@ public static class VmService
 
         return set;
     }
+}
+
+/// <summary>The autostart, transient and managed-save sets of one listing, fetched together on first use.</summary>
+internal sealed class DomainListFlags
+{
+    private readonly Lazy<(HashSet<Guid> Autostart, HashSet<Guid> Transient, HashSet<Guid> ManagedSave)> _sets;
+
+    public DomainListFlags(KvmConnection connection)
+        => _sets = new(() => connection.Invoke(c => (
+            VmService.Uuids(c.ListAllDomains(ListDomainsFlags.Autostart)),
+            VmService.Uuids(c.ListAllDomains(ListDomainsFlags.Transient)),
+            VmService.Uuids(c.ListAllDomains(ListDomainsFlags.ManagedSave)))));
+
+    public HashSet<Guid> Autostart => _sets.Value.Autostart;
+
+    public HashSet<Guid> Transient => _sets.Value.Transient;
+
+    public HashSet<Guid> ManagedSave => _sets.Value.ManagedSave;
 }
