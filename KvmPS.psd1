@@ -12,10 +12,23 @@
     CmdletsToExport      = @(
         'Connect-KvmHost'
         'Disconnect-KvmHost'
+        'Export-KvmVm'
         'Get-KvmConnection'
         'Get-KvmHost'
         'Get-KvmHostCapability'
         'Get-KvmVm'
+        'Get-KvmVmConsole'
+        'Import-KvmVm'
+        'New-KvmVm'
+        'Remove-KvmVm'
+        'Rename-KvmVm'
+        'Restart-KvmVm'
+        'Resume-KvmVm'
+        'Set-KvmVm'
+        'Start-KvmVm'
+        'Stop-KvmVm'
+        'Suspend-KvmVm'
+        'Wait-KvmVm'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

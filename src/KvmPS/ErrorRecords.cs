@@ -16,7 +16,7 @@ internal static class ErrorRecords
             LibvirtErrorCode.AuthFailed or LibvirtErrorCode.AuthCancelled or LibvirtErrorCode.AuthUnavailable => ("LibvirtAuthFailed", ErrorCategory.AuthenticationError),
             LibvirtErrorCode.AccessDenied or LibvirtErrorCode.OperationDenied => ("LibvirtAccessDenied", ErrorCategory.PermissionDenied),
             LibvirtErrorCode.NoSupport or LibvirtErrorCode.ArgumentUnsupported or LibvirtErrorCode.OperationUnsupported => ("LibvirtNotSupported", ErrorCategory.NotImplemented),
-            LibvirtErrorCode.OperationInvalid => ("LibvirtOperationInvalid", ErrorCategory.InvalidOperation),
+            LibvirtErrorCode.OperationInvalid => ("VmStateInvalid", ErrorCategory.InvalidOperation),
             LibvirtErrorCode.InvalidArg => ("LibvirtInvalidArgument", ErrorCategory.InvalidArgument),
             LibvirtErrorCode.XmlError or LibvirtErrorCode.XmlDetail or LibvirtErrorCode.XmlInvalidSchema => ("LibvirtInvalidXml", ErrorCategory.InvalidData),
             _ when e.IsConnectionFailure => ("ConnectionLost", ErrorCategory.ConnectionError),
@@ -56,6 +56,32 @@ internal static class ErrorRecords
         => new(new ItemNotFoundException($"No VM {what} on {uri}."), "VmNotFound", ErrorCategory.ObjectNotFound, input)
         {
             ErrorDetails = new ErrorDetails($"No VM {what} on {uri}.") { RecommendedAction = "Run Get-KvmVm to list the VMs on that host." },
+        };
+
+    /// <summary>A KvmPS operation failure: its own stable ErrorId, the category that fits it.</summary>
+    public static ErrorRecord FromOperation(KvmPS.Core.Services.KvmOperationException e, object? target)
+    {
+        ErrorCategory category = e.ErrorId switch
+        {
+            "VmStateInvalid" => ErrorCategory.InvalidOperation,
+            "StopTimeout" or "WaitTimeout" => ErrorCategory.OperationTimeout,
+            "VmExists" or "DiskExists" => ErrorCategory.ResourceExists,
+            "VmNotFound" or "StoragePoolNotFound" or "NetworkNotFound" or "BaseImageNotFound" or "DiskNotFound" => ErrorCategory.ObjectNotFound,
+            "InvalidName" or "InvalidMemory" or "CpuCountTooHigh" or "MemoryTooHigh" => ErrorCategory.InvalidArgument,
+            "InsufficientHostResources" or "KvmUnavailable" or "AcceleratorUnavailable" or "StoragePoolInactive" => ErrorCategory.ResourceUnavailable,
+            _ => ErrorCategory.NotSpecified,
+        };
+        return new ErrorRecord(e, e.ErrorId, category, target)
+        {
+            ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = e.Hint ?? string.Empty },
+        };
+    }
+
+    /// <summary>An invalid VM spec (parameters, hashtable or YAML): InvalidName for names, else InvalidVmSpec.</summary>
+    public static ErrorRecord FromSpec(KvmPS.Core.VmSpecException e, object? target)
+        => new(e, e.Key == "name" ? "InvalidName" : "InvalidVmSpec", ErrorCategory.InvalidArgument, target)
+        {
+            ErrorDetails = new ErrorDetails(e.Message),
         };
 
     public static ErrorRecord InvalidWildcard(string pattern, Exception e)

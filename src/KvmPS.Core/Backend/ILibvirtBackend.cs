@@ -104,4 +104,36 @@ public interface ILibvirtConnection : IDisposable
     void ShutdownDomain(DomainRef domain, uint flags);
     void SuspendDomain(DomainRef domain);
     void ResumeDomain(DomainRef domain);
+    void RebootDomain(DomainRef domain, uint flags);
+    void ResetDomain(DomainRef domain);
+    void ManagedSaveDomain(DomainRef domain, uint flags);
+    void ManagedSaveRemove(DomainRef domain);
+    void SetDomainAutostart(DomainRef domain, bool autostart);
+    void SetDomainVcpus(DomainRef domain, int count, DomainModificationFlags flags);
+    int GetDomainVcpus(DomainRef domain, DomainModificationFlags flags);
+    /// <summary>Sets memory in KiB (with <see cref="DomainModificationFlags.Maximum"/>: the ceiling).</summary>
+    void SetDomainMemory(DomainRef domain, ulong kib, DomainModificationFlags flags);
+    /// <summary>Sets the title (type 1) or description (type 0) metadata; null removes it.</summary>
+    void SetDomainMetadata(DomainRef domain, DomainMetadataType type, string? value, DomainModificationFlags flags);
+    void RenameDomain(DomainRef domain, string newName);
+
+    /// <summary>Subscribes to lifecycle events of one domain (or all with null); returns the subscription id.</summary>
+    int RegisterDomainLifecycleEvents(DomainRef? domain, Action<DomainLifecycleEvent> handler);
+    void DeregisterDomainEvents(int subscription);
+
+    // --- storage (REMOTE_PROC_STORAGE_*) ---
+    IReadOnlyList<string> ListStoragePoolNames();
+    StoragePoolInfo GetStoragePool(string name);
+    string GetStoragePoolXml(string name, uint flags);
+    void DefineAndStartStoragePool(string xml, bool build, bool autostart);
+    void RefreshStoragePool(string name);
+    StorageVolumeInfo CreateStorageVolume(string pool, string xml, uint flags);
+    /// <summary>The volume at <paramref name="path"/>; null when no pool holds it.</summary>
+    StorageVolumeInfo? LookupStorageVolumeByPath(string path);
+    StorageVolumeInfo? LookupStorageVolume(string pool, string name);
+    string GetStorageVolumeXml(StorageVolumeInfo volume);
+    void DeleteStorageVolume(StorageVolumeInfo volume);
+
+    // --- networks ---
+    bool NetworkExists(string name);
 }

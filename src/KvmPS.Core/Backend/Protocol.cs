@@ -122,6 +122,50 @@ public enum DomainXmlFlags : uint
     Migratable = 8,
 }
 
+/// <summary>virDomainModificationImpact (+ VCPU/MEM_MAXIMUM = 4).</summary>
+[Flags]
+public enum DomainModificationFlags : uint
+{
+    Current = 0,
+    Live = 1,
+    Config = 2,
+    Maximum = 4,
+}
+
+/// <summary>virDomainMetadataType.</summary>
+public enum DomainMetadataType
+{
+    Description = 0,
+    Title = 1,
+    Element = 2,
+}
+
+/// <summary>virDomainEventType: what happened to a domain.</summary>
+public enum DomainEventType
+{
+    Defined = 0,
+    Undefined = 1,
+    Started = 2,
+    Suspended = 3,
+    Resumed = 4,
+    Stopped = 5,
+    Shutdown = 6,
+    PMSuspended = 7,
+    Crashed = 8,
+}
+
+/// <summary>One domain lifecycle event.</summary>
+public readonly record struct DomainLifecycleEvent(DomainRef Domain, DomainEventType Event, int Detail);
+
+/// <summary>A storage pool (virStoragePoolGetInfo + name/uuid).</summary>
+public sealed record StoragePoolInfo(string Name, Guid Uuid, int State, ulong CapacityBytes, ulong AllocationBytes, ulong AvailableBytes)
+{
+    public bool IsActive => State == 2;
+}
+
+/// <summary>A storage volume as the protocol names it (pool, name, key) with its path and sizes.</summary>
+public sealed record StorageVolumeInfo(string Pool, string Name, string Key, string Path, int Type, ulong CapacityBytes, ulong AllocationBytes);
+
 /// <summary>virDomainUndefineFlagsValues.</summary>
 [Flags]
 public enum DomainUndefineFlags : uint

@@ -309,6 +309,183 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
         NativeCall.Check(NativeMethods.virDomainResume(h), "virDomainResume");
     }
 
+    public void RebootDomain(DomainRef domain, uint flags) => OnDomain(domain, h => NativeMethods.virDomainReboot(h, flags), "virDomainReboot");
+
+    public void ResetDomain(DomainRef domain) => OnDomain(domain, h => NativeMethods.virDomainReset(h, 0), "virDomainReset");
+
+    public void ManagedSaveDomain(DomainRef domain, uint flags) => OnDomain(domain, h => NativeMethods.virDomainManagedSave(h, flags), "virDomainManagedSave");
+
+    public void ManagedSaveRemove(DomainRef domain) => OnDomain(domain, h => NativeMethods.virDomainManagedSaveRemove(h, 0), "virDomainManagedSaveRemove");
+
+    public void SetDomainAutostart(DomainRef domain, bool autostart)
+        => OnDomain(domain, h => NativeMethods.virDomainSetAutostart(h, autostart ? 1 : 0), "virDomainSetAutostart");
+
+    public void SetDomainVcpus(DomainRef domain, int count, DomainModificationFlags flags)
+        => OnDomain(domain, h => NativeMethods.virDomainSetVcpusFlags(h, (uint)count, (uint)flags), "virDomainSetVcpusFlags");
+
+    public int GetDomainVcpus(DomainRef domain, DomainModificationFlags flags)
+        => OnDomain<int>(domain, h => NativeMethods.virDomainGetVcpusFlags(h, (uint)flags), "virDomainGetVcpusFlags");
+
+    public void SetDomainMemory(DomainRef domain, ulong kib, DomainModificationFlags flags)
+        => OnDomain(domain, h => NativeMethods.virDomainSetMemoryFlags(h, new CULong((nuint)kib), (uint)flags), "virDomainSetMemoryFlags");
+
+    public void SetDomainMetadata(DomainRef domain, DomainMetadataType type, string? value, DomainModificationFlags flags)
+        => OnDomain(domain, h => NativeMethods.virDomainSetMetadata(h, (int)type, value, null, null, (uint)flags), "virDomainSetMetadata");
+
+    public void RenameDomain(DomainRef domain, string newName)
+    {
+        LibvirtLibrary.RequireExport("virDomainRename", "1.2.19");
+        OnDomain(domain, h => NativeMethods.virDomainRename(h, newName, 0), "virDomainRename");
+    }
+
+    public int RegisterDomainLifecycleEvents(DomainRef? domain, Action<DomainLifecycleEvent> handler)
+    {
+        GCHandle sink = GCHandle.Alloc(handler);
+        SafeDomainHandle? h = domain is { } d ? Open(d.Uuid) : null;
+        try
+        {
+            delegate* unmanaged[Cdecl]<IntPtr, IntPtr, int, int, IntPtr, int> cb = &LifecycleCallback;
+            int id = NativeMethods.virConnectDomainEventRegisterAny(_conn, h?.DangerousGetHandle() ?? IntPtr.Zero, 0, (IntPtr)cb, GCHandle.ToIntPtr(sink), &FreeGCHandle);
+            if (id < 0)
+            {
+                sink.Free();
+                throw NativeCall.LastError("virConnectDomainEventRegisterAny");
+            }
+
+            return id;
+        }
+        finally
+        {
+            h?.Dispose();
+        }
+    }
+
+    public void DeregisterDomainEvents(int subscription)
+    {
+        if (_disposed == 0)
+        {
+            // The GCHandle is freed by libvirt's free callback once the event loop lets go of it.
+            _ = NativeMethods.virConnectDomainEventDeregisterAny(_conn, subscription);
+        }
+    }
+
+    // ---------------- storage ----------------
+
+    public IReadOnlyList<string> ListStoragePoolNames()
+    {
+        int n = NativeCall.Check(NativeMethods.virConnectListAllStoragePools(_conn, out IntPtr array, 0), "virConnectListAllStoragePools");
+        var names = new string[n];
+        IntPtr* pools = (IntPtr*)array;
+        for (int i = 0; i < n; i++)
+        {
+            names[i] = Marshal.PtrToStringUTF8(NativeMethods.virStoragePoolGetName(pools[i])) ?? string.Empty;
+            NativeMethods.virStoragePoolFree(pools[i]);
+        }
+
+        LibvirtLibrary.Free(array);
+        return names;
+    }
+
+    public StoragePoolInfo GetStoragePool(string name)
+    {
+        using SafeStoragePoolHandle p = OpenPool(name);
+        return PoolInfo(p);
+    }
+
+    public string GetStoragePoolXml(string name, uint flags)
+    {
+        using SafeStoragePoolHandle p = OpenPool(name);
+        return NativeCall.CheckString(NativeMethods.virStoragePoolGetXMLDesc(p, flags), "virStoragePoolGetXMLDesc");
+    }
+
+    public void DefineAndStartStoragePool(string xml, bool build, bool autostart)
+    {
+        using SafeStoragePoolHandle p = new(NativeCall.Check(NativeMethods.virStoragePoolDefineXML(_conn, xml, 0), "virStoragePoolDefineXML"));
+        try
+        {
+            if (build)
+            {
+                NativeCall.Check(NativeMethods.virStoragePoolBuild(p, 0), "virStoragePoolBuild");
+            }
+
+            NativeCall.Check(NativeMethods.virStoragePoolCreate(p, 0), "virStoragePoolCreate");
+            if (autostart)
+            {
+                NativeCall.Check(NativeMethods.virStoragePoolSetAutostart(p, 1), "virStoragePoolSetAutostart");
+            }
+        }
+        catch (LibvirtException)
+        {
+            _ = NativeMethods.virStoragePoolUndefine(p);   // leave nothing half-made
+            throw;
+        }
+    }
+
+    public void RefreshStoragePool(string name)
+    {
+        using SafeStoragePoolHandle p = OpenPool(name);
+        NativeCall.Check(NativeMethods.virStoragePoolRefresh(p, 0), "virStoragePoolRefresh");
+    }
+
+    public StorageVolumeInfo CreateStorageVolume(string pool, string xml, uint flags)
+    {
+        using SafeStoragePoolHandle p = OpenPool(pool);
+        using SafeStorageVolHandle v = new(NativeCall.Check(NativeMethods.virStorageVolCreateXML(p, xml, flags), "virStorageVolCreateXML"));
+        return VolumeInfo(v.DangerousGetHandle(), pool);
+    }
+
+    public StorageVolumeInfo? LookupStorageVolumeByPath(string path)
+    {
+        IntPtr raw = NativeMethods.virStorageVolLookupByPath(_conn, path);
+        if (raw == IntPtr.Zero)
+        {
+            LibvirtException e = NativeCall.LastError("virStorageVolLookupByPath");
+            return e.Code == LibvirtErrorCode.NoStorageVol ? null : throw e;
+        }
+
+        using SafeStorageVolHandle v = new(raw);
+        return VolumeInfo(raw, null);
+    }
+
+    public StorageVolumeInfo? LookupStorageVolume(string pool, string name)
+    {
+        using SafeStoragePoolHandle p = OpenPool(pool);
+        IntPtr raw = NativeMethods.virStorageVolLookupByName(p, name);
+        if (raw == IntPtr.Zero)
+        {
+            LibvirtException e = NativeCall.LastError("virStorageVolLookupByName");
+            return e.Code == LibvirtErrorCode.NoStorageVol ? null : throw e;
+        }
+
+        using SafeStorageVolHandle v = new(raw);
+        return VolumeInfo(raw, pool);
+    }
+
+    public string GetStorageVolumeXml(StorageVolumeInfo volume)
+    {
+        using SafeStorageVolHandle v = OpenVolume(volume);
+        return NativeCall.CheckString(NativeMethods.virStorageVolGetXMLDesc(v, 0), "virStorageVolGetXMLDesc");
+    }
+
+    public void DeleteStorageVolume(StorageVolumeInfo volume)
+    {
+        using SafeStorageVolHandle v = OpenVolume(volume);
+        NativeCall.Check(NativeMethods.virStorageVolDelete(v, 0), "virStorageVolDelete");
+    }
+
+    public bool NetworkExists(string name)
+    {
+        IntPtr raw = NativeMethods.virNetworkLookupByName(_conn, name);
+        if (raw == IntPtr.Zero)
+        {
+            LibvirtException e = NativeCall.LastError("virNetworkLookupByName");
+            return e.Code == LibvirtErrorCode.NoNetwork ? false : throw e;
+        }
+
+        NativeMethods.virNetworkFree(raw);
+        return true;
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -327,6 +504,84 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
     }
 
     // ---------------- helpers ----------------
+
+    private T OnDomain<T>(DomainRef domain, Func<SafeDomainHandle, T> call, string function)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        T rc = call(h);
+        return rc is int i && i < 0 ? throw NativeCall.LastError(function) : rc;
+    }
+
+    private void OnDomain(DomainRef domain, Func<SafeDomainHandle, int> call, string function) => _ = OnDomain<int>(domain, call, function);
+
+    private SafeStoragePoolHandle OpenPool(string name)
+        => new(NativeCall.Check(NativeMethods.virStoragePoolLookupByName(_conn, name), "virStoragePoolLookupByName"));
+
+    private SafeStorageVolHandle OpenVolume(StorageVolumeInfo volume)
+        => new(NativeCall.Check(NativeMethods.virStorageVolLookupByKey(_conn, volume.Key), "virStorageVolLookupByKey"));
+
+    private static StoragePoolInfo PoolInfo(SafeStoragePoolHandle p)
+    {
+        byte* buf = stackalloc byte[40];
+        IntPtr raw = p.DangerousGetHandle();
+        string name = Marshal.PtrToStringUTF8(NativeMethods.virStoragePoolGetName(raw)) ?? string.Empty;
+        Guid uuid = NativeMethods.virStoragePoolGetUUIDString(raw, buf) == 0
+            && System.Buffers.Text.Utf8Parser.TryParse(new ReadOnlySpan<byte>(buf, 36), out Guid g, out _, 'D') ? g : Guid.Empty;
+        NativeCall.Check(NativeMethods.virStoragePoolGetInfo(p, out VirStoragePoolInfo i), "virStoragePoolGetInfo");
+        return new StoragePoolInfo(name, uuid, i.State, i.Capacity, i.Allocation, i.Available);
+    }
+
+    private static StorageVolumeInfo VolumeInfo(IntPtr vol, string? pool)
+    {
+        if (pool is null)
+        {
+            IntPtr p = NativeMethods.virStoragePoolLookupByVolume(vol);
+            if (p != IntPtr.Zero)
+            {
+                pool = Marshal.PtrToStringUTF8(NativeMethods.virStoragePoolGetName(p));
+                NativeMethods.virStoragePoolFree(p);
+            }
+        }
+
+        NativeCall.Check(NativeMethods.virStorageVolGetInfo(vol, out VirStorageVolInfo info), "virStorageVolGetInfo");
+        return new StorageVolumeInfo(
+            pool ?? string.Empty,
+            Marshal.PtrToStringUTF8(NativeMethods.virStorageVolGetName(vol)) ?? string.Empty,
+            Marshal.PtrToStringUTF8(NativeMethods.virStorageVolGetKey(vol)) ?? string.Empty,
+            LibvirtLibrary.TakeString(NativeMethods.virStorageVolGetPath(vol)) ?? string.Empty,
+            info.Type, info.Capacity, info.Allocation);
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int LifecycleCallback(IntPtr conn, IntPtr dom, int evt, int detail, IntPtr opaque)
+    {
+        try
+        {
+            if (GCHandle.FromIntPtr(opaque).Target is Action<DomainLifecycleEvent> handler)
+            {
+                handler(new DomainLifecycleEvent(ToRef(dom), (DomainEventType)evt, detail));
+            }
+        }
+        catch
+        {
+            // never let an exception reach the event loop
+        }
+
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void FreeGCHandle(IntPtr opaque)
+    {
+        try
+        {
+            GCHandle.FromIntPtr(opaque).Free();
+        }
+        catch
+        {
+            // already freed
+        }
+    }
 
     private SafeDomainHandle Open(Guid uuid)
         => new(NativeCall.Check(NativeMethods.virDomainLookupByUUIDString(_conn, uuid.ToString("D")), "virDomainLookupByUUIDString"));

@@ -74,6 +74,47 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int virDomainIsPersistent(SafeDomainHandle dom);
     [LibraryImport(Lib)] internal static partial int virDomainHasManagedSaveImage(SafeDomainHandle dom, uint flags);
 
+    [LibraryImport(Lib)] internal static partial int virDomainReboot(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainReset(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainManagedSave(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainManagedSaveRemove(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainSetAutostart(SafeDomainHandle dom, int autostart);
+    [LibraryImport(Lib)] internal static partial int virDomainSetVcpusFlags(SafeDomainHandle dom, uint nvcpus, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainGetVcpusFlags(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainSetMemoryFlags(SafeDomainHandle dom, CULong memory, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainSetMetadata(SafeDomainHandle dom, int type, string? metadata, string? key, string? uri, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainRename(SafeDomainHandle dom, string newName, uint flags);
+    [LibraryImport(Lib)] internal static partial int virConnectDomainEventRegisterAny(SafeConnectHandle conn, IntPtr dom, int eventId, IntPtr cb, IntPtr opaque, delegate* unmanaged[Cdecl]<IntPtr, void> freecb);
+    [LibraryImport(Lib)] internal static partial int virConnectDomainEventDeregisterAny(SafeConnectHandle conn, int callbackId);
+
+    // Storage
+    [LibraryImport(Lib)] internal static partial int virConnectListAllStoragePools(SafeConnectHandle conn, out IntPtr pools, uint flags);
+    [LibraryImport(Lib)] internal static partial IntPtr virStoragePoolGetName(IntPtr pool);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolGetUUIDString(IntPtr pool, byte* buf);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virStoragePoolLookupByName(SafeConnectHandle conn, string name);
+    [LibraryImport(Lib)] internal static partial IntPtr virStoragePoolLookupByVolume(IntPtr vol);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolGetInfo(SafeStoragePoolHandle pool, out VirStoragePoolInfo info);
+    [LibraryImport(Lib)] internal static partial IntPtr virStoragePoolGetXMLDesc(SafeStoragePoolHandle pool, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virStoragePoolDefineXML(SafeConnectHandle conn, string xml, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolBuild(SafeStoragePoolHandle pool, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolCreate(SafeStoragePoolHandle pool, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolUndefine(SafeStoragePoolHandle pool);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolSetAutostart(SafeStoragePoolHandle pool, int autostart);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolRefresh(SafeStoragePoolHandle pool, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virStorageVolCreateXML(SafeStoragePoolHandle pool, string xml, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virStorageVolLookupByPath(SafeConnectHandle conn, string path);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virStorageVolLookupByName(SafeStoragePoolHandle pool, string name);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virStorageVolLookupByKey(SafeConnectHandle conn, string key);
+    [LibraryImport(Lib)] internal static partial IntPtr virStorageVolGetName(IntPtr vol);
+    [LibraryImport(Lib)] internal static partial IntPtr virStorageVolGetKey(IntPtr vol);
+    [LibraryImport(Lib)] internal static partial IntPtr virStorageVolGetPath(IntPtr vol);
+    [LibraryImport(Lib)] internal static partial int virStorageVolGetInfo(IntPtr vol, out VirStorageVolInfo info);
+    [LibraryImport(Lib)] internal static partial IntPtr virStorageVolGetXMLDesc(SafeStorageVolHandle vol, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStorageVolDelete(SafeStorageVolHandle vol, uint flags);
+
+    // Networks
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virNetworkLookupByName(SafeConnectHandle conn, string name);
+
     // Other object types: only Free/Ref for now so every handle type has a SafeHandle.
     [LibraryImport(Lib)] internal static partial int virNetworkFree(IntPtr net);
     [LibraryImport(Lib)] internal static partial int virStoragePoolFree(IntPtr pool);
@@ -128,6 +169,23 @@ internal unsafe struct VirNodeInfo
     public uint Sockets;
     public uint Cores;
     public uint Threads;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirStoragePoolInfo
+{
+    public int State;
+    public ulong Capacity;
+    public ulong Allocation;
+    public ulong Available;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirStorageVolInfo
+{
+    public int Type;
+    public ulong Capacity;
+    public ulong Allocation;
 }
 
 [StructLayout(LayoutKind.Explicit, Size = 96)]

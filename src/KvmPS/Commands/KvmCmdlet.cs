@@ -10,7 +10,7 @@ namespace KvmPS.Commands;
 /// Base of every cmdlet that acts on hosts: owns -Connection, cancellation (Ctrl+C), and the loop over
 /// connections. A connection that cannot be opened is one non-terminating error; the others still answer.
 /// </summary>
-public abstract class KvmCmdlet : PSCmdlet, IDisposable
+public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 {
     private readonly CancellationTokenSource _cts = new();
 
@@ -55,6 +55,17 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     protected abstract void ProcessConnection(KvmConnection connection);
 
     protected override void StopProcessing() => _cts.Cancel();
+
+    void IKvmLog.Verbose(string message) => WriteVerbose(message);
+
+    void IKvmLog.Warning(string message) => WriteWarning(message);
+
+    void IKvmLog.Progress(string activity, string status, int percent, bool completed)
+        => WriteProgress(new ProgressRecord(1, activity, status)
+        {
+            PercentComplete = completed ? 100 : Math.Clamp(percent, -1, 100),
+            RecordType = completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
+        });
 
     public void Dispose()
     {

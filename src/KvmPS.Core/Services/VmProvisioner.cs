@@ -1,0 +1,436 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Xml.Linq;
+using KvmPS.Core.Backend;
+using KvmPS.Core.Xml;
+
+namespace KvmPS.Core.Services;
+
+/// <summary>
+/// Creates VMs from a <see cref="VmSpec"/>: volumes, definition, start. Atomic from the user's view: when a
+/// step fails, everything this call created is removed again and the error names the step.
+/// </summary>
+public static class VmProvisioner
+{
+    public const string DefaultPool = "default";
+    public const string DefaultPoolPath = "/var/lib/libvirt/images";
+
+    /// <summary>What will be created, without creating anything (for -WhatIf and tests).</summary>
+    public static DomainConfig Plan(KvmConnection connection, VmSpec spec, IKvmLog log)
+    {
+        VmSpecValidator.Validate(spec);
+        var plan = new Planner(connection, spec, log);
+        return plan.BuildConfig(dryRun: true).Config;
+    }
+
+    public static KvmVm Create(KvmConnection connection, VmSpec spec, IKvmLog log, CancellationToken cancel = default)
+    {
+        VmSpecValidator.Validate(spec);
+        if (VmService.GetByName(connection, spec.Name) is not null)
+        {
+            throw new KvmOperationException("VmExists", $"A VM named '{spec.Name}' already exists on {connection.Uri}.", spec.Name);
+        }
+
+        var planner = new Planner(connection, spec, log);
+        (DomainConfig config, List<PlannedVolume> volumes) = planner.BuildConfig(dryRun: false);
+        var undo = new Stack<(string What, Action Do)>();
+        string step = "check storage";
+        try
+        {
+            foreach (PlannedVolume v in volumes)
+            {
+                cancel.ThrowIfCancellationRequested();
+                step = $"create volume '{v.Name}' in pool '{v.Pool}'";
+                log.Verbose($"Creating {v.Format} volume '{v.Name}' ({ByteSize.Format(v.CapacityBytes)}) in pool '{v.Pool}'{(v.BackingPath is null ? string.Empty : $" on top of '{v.BackingPath}'")}");
+                StorageVolumeInfo created = connection.Invoke(c => c.CreateStorageVolume(v.Pool, v.ToXml(), 0));
+                undo.Push(($"volume {created.Path}", () => connection.Invoke(c => c.DeleteStorageVolume(created))));
+                v.Disk.Path ??= created.Path;
+                config.Disks[v.DiskIndex] = config.Disks[v.DiskIndex] with { Path = created.Path };
+            }
+
+            cancel.ThrowIfCancellationRequested();
+            step = "define the VM";
+            string xml = DomainXml.Build(config);
+            log.Verbose($"Defining VM '{spec.Name}' ({config.DomainType}, {config.CpuCount} vCPU, {ByteSize.Format(config.MemoryKiB * 1024)})");
+            DomainRef defined = connection.Invoke(c => c.DefineDomain(xml, 0));
+            undo.Push(($"VM {spec.Name}", () => connection.Invoke(c => c.UndefineDomain(defined, DomainUndefineFlags.ManagedSave | DomainUndefineFlags.SnapshotsMetadata | DomainUndefineFlags.Nvram))));
+            if (spec.Start)
+            {
+                step = "start the VM";
+                log.Verbose($"Starting VM '{spec.Name}'");
+                connection.Invoke(c => c.CreateDomain(defined, 0));
+            }
+
+            return VmService.GetByUuid(connection, defined.Uuid)
+                ?? throw new LibvirtException(LibvirtErrorCode.NoDomain, LibvirtErrorDomain.Domain, $"VM '{spec.Name}' vanished right after it was created.");
+        }
+        catch (Exception e) when (e is LibvirtException or OperationCanceledException or IOException)
+        {
+            while (undo.Count > 0)
+            {
+                (string what, Action action) = undo.Pop();
+                try
+                {
+                    log.Verbose($"Rolling back: removing {what}");
+                    action();
+                }
+                catch (LibvirtException re)
+                {
+                    log.Warning($"Could not remove {what} while rolling back: {re.Message}");
+                }
+            }
+
+            if (e is OperationCanceledException)
+            {
+                throw;
+            }
+
+            throw new KvmOperationException("VmCreateFailed",
+                $"Creating VM '{spec.Name}' failed at step '{step}': {e.Message} Nothing was left behind.", spec.Name, e)
+            {
+                Step = step,
+            };
+        }
+    }
+
+    /// <summary>The storage pool holding <paramref name="directory"/> as its target path, or null.</summary>
+    public static string? PoolForDirectory(KvmConnection connection, string directory)
+    {
+        string dir = directory.TrimEnd('/');
+        foreach (string pool in connection.Invoke(c => c.ListStoragePoolNames()))
+        {
+            string? target = PoolTargetPath(connection, pool);
+            if (target is not null && string.Equals(target.TrimEnd('/'), dir, StringComparison.Ordinal))
+            {
+                return pool;
+            }
+        }
+
+        return null;
+    }
+
+    public static string? PoolTargetPath(KvmConnection connection, string pool)
+        => (string?)XElement.Parse(connection.Invoke(c => c.GetStoragePoolXml(pool, 0))).Element("target")?.Element("path");
+
+    /// <summary>Makes sure the pool exists and runs; creates the 'default' dir pool at libvirt's images folder when missing.</summary>
+    public static void EnsurePool(KvmConnection connection, string pool, IKvmLog log)
+    {
+        if (connection.Invoke(c => c.ListStoragePoolNames()).Contains(pool))
+        {
+            StoragePoolInfo info = connection.Invoke(c => c.GetStoragePool(pool));
+            if (!info.IsActive)
+            {
+                throw new KvmOperationException("StoragePoolInactive", $"Storage pool '{pool}' exists but is not running.", pool)
+                {
+                    Hint = $"Start it (virsh pool-start {pool}) and try again.",
+                };
+            }
+
+            return;
+        }
+
+        if (pool != DefaultPool)
+        {
+            throw new KvmOperationException("StoragePoolNotFound", $"There is no storage pool '{pool}' on {connection.Uri}.", pool)
+            {
+                Hint = "Name an existing pool with -StoragePool, or leave it out to use 'default'.",
+            };
+        }
+
+        log.Verbose($"Storage pool '{DefaultPool}' does not exist: creating it as a directory pool at {DefaultPoolPath} (autostart on)");
+        var xml = new XElement("pool", new XAttribute("type", "dir"),
+            new XElement("name", DefaultPool),
+            new XElement("target", new XElement("path", DefaultPoolPath)));
+        connection.Invoke(c => c.DefineAndStartStoragePool(xml.ToString(), build: true, autostart: true));
+    }
+
+    internal static string SafeFileName(string name)
+    {
+        var sb = new StringBuilder(name.Length);
+        foreach (char ch in name)
+        {
+            sb.Append(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '_');
+        }
+
+        return sb.ToString().TrimStart('.');
+    }
+
+    /// <summary>Reads a local image's format and virtual size: qcow2 from its header, else raw (file length).</summary>
+    internal static (string Format, ulong VirtualSize) ProbeLocalImage(string path)
+    {
+        using FileStream fs = File.OpenRead(path);
+        Span<byte> header = stackalloc byte[32];
+        int n = fs.ReadAtLeast(header, 32, throwOnEndOfStream: false);
+        if (n >= 32 && header[0] == (byte)'Q' && header[1] == (byte)'F' && header[2] == (byte)'I' && header[3] == 0xFB)
+        {
+            return ("qcow2", BinaryPrimitives.ReadUInt64BigEndian(header[24..]));
+        }
+
+        return ("raw", (ulong)fs.Length);
+    }
+
+    private sealed class PlannedVolume
+    {
+        public required string Pool { get; init; }
+        public required string Name { get; init; }
+        public required string Format { get; init; }
+        public required ulong CapacityBytes { get; init; }
+        public string? BackingPath { get; init; }
+        public string? BackingFormat { get; init; }
+        public required VmDiskSpec Disk { get; init; }
+        public required int DiskIndex { get; init; }
+
+        public string ToXml() => new XElement("volume",
+            new XElement("name", Name),
+            new XElement("capacity", new XAttribute("unit", "bytes"), CapacityBytes),
+            new XElement("target", new XElement("format", new XAttribute("type", Format))),
+            BackingPath is null ? null : new XElement("backingStore",
+                new XElement("path", BackingPath),
+                new XElement("format", new XAttribute("type", BackingFormat ?? "raw")))).ToString();
+    }
+
+    private sealed class Planner(KvmConnection connection, VmSpec spec, IKvmLog log)
+    {
+        public (DomainConfig Config, List<PlannedVolume> Volumes) BuildConfig(bool dryRun)
+        {
+            HostCapabilities caps = CapabilitiesXml.ParseHost(connection.Invoke(c => c.GetCapabilities()));
+            string arch = caps.Arch is "i686" or "x86_64" or "aarch64" or "ppc64le" or "s390x" ? caps.Arch : "x86_64";
+            List<string> types = caps.Guests.Where(g => g.Arch == arch && g.OsType == "hvm").SelectMany(g => g.DomainTypes).Distinct().ToList();
+            string domainType = spec.Accelerator switch
+            {
+                KvmAcceleratorChoice.Kvm when types.Contains("kvm") => "kvm",
+                KvmAcceleratorChoice.Kvm => throw new KvmOperationException("KvmUnavailable",
+                    $"The host {connection.HostName} does not offer KVM for {arch} (libvirt offers: {(types.Count == 0 ? "none" : string.Join(", ", types))}).", spec.Name)
+                {
+                    Hint = "Use -Accelerator Auto or Qemu (software emulation), or check Get-KvmHostCapability.",
+                },
+                KvmAcceleratorChoice.Qemu when types.Contains("qemu") => "qemu",
+                KvmAcceleratorChoice.Qemu => throw new KvmOperationException("AcceleratorUnavailable", $"The host does not offer QEMU emulation for {arch}.", spec.Name),
+                _ => types.Contains("kvm") ? "kvm" : types.Contains("qemu") ? "qemu" : types.FirstOrDefault()
+                    ?? throw new KvmOperationException("AcceleratorUnavailable", $"The host offers no {arch} guests.", spec.Name),
+            };
+            log.Verbose(spec.Accelerator == KvmAcceleratorChoice.Auto
+                ? $"Accelerator: {domainType} (Auto; the host offers {string.Join(", ", types)})"
+                : $"Accelerator: {domainType}");
+
+            ulong memBytes = spec.MemoryBytes ?? (spec.MaxMemoryBytes ?? 1024UL * 1024 * 1024);
+            ulong maxBytes = spec.MaxMemoryBytes ?? memBytes;
+            int cpus = spec.CpuCount ?? 1;
+            var config = new DomainConfig
+            {
+                Name = spec.Name,
+                DomainType = domainType,
+                Title = spec.Title,
+                Description = spec.Description,
+                MemoryKiB = (memBytes + 1023) / 1024,
+                MaxMemoryKiB = (maxBytes + 1023) / 1024,
+                CpuCount = cpus,
+                MaxCpuCount = Math.Max(cpus, spec.MaxCpuCount ?? cpus),
+                Arch = arch,
+                MachineType = spec.MachineType,
+                Firmware = spec.Firmware,
+                CpuMode = spec.CpuMode,   // null: the hypervisor default model, which starts everywhere (host-passthrough can fail under nested KVM)
+                Kernel = spec.Kernel,
+                Initrd = spec.Initrd,
+                KernelArguments = spec.KernelArguments,
+                SerialConsole = true,
+                GuestAgentChannel = domainType is "kvm" or "qemu",
+                VncListen = domainType is "kvm" or "qemu" ? "127.0.0.1" : null,
+            };
+            if (spec.Kernel is null)
+            {
+                config.BootDevices.Add("hd");
+                config.BootDevices.Add("cdrom");
+            }
+
+            var volumes = new List<PlannedVolume>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            int diskIndex = 0, cdIndex = 0;
+            for (int i = 0; i < spec.Disks.Count; i++)
+            {
+                VmDiskSpec d = spec.Disks[i];
+                bool cdrom = d.Device == "cdrom";
+                string bus = d.Bus ?? (cdrom ? "sata" : "virtio");
+                string target = cdrom || bus is "sata" or "scsi" or "usb" ? $"sd{(char)('a' + cdIndex++)}" : $"vd{(char)('a' + diskIndex++)}";
+                if (bus == "ide")
+                {
+                    target = $"hd{(char)('a' + i)}";
+                }
+
+                var disk = new KvmVmDisk { Target = target, Bus = bus, Device = d.Device, ReadOnly = d.ReadOnly || cdrom, SourceType = "file" };
+                if (d.SizeBytes is null && d.BaseImage is null)
+                {
+                    // existing image or ISO (or an empty CD-ROM drive)
+                    if (d.Path is not null)
+                    {
+                        disk = disk with { Path = d.Path, Format = d.Format ?? ExistingFormat(d.Path, cdrom) };
+                    }
+                    else
+                    {
+                        disk = disk with { Format = "raw" };
+                    }
+
+                    config.Disks.Add(disk);
+                    continue;
+                }
+
+                (string pool, string name) = VolumeLocation(d, i, dryRun);
+                if (!names.Add($"{pool}/{name}"))
+                {
+                    throw new KvmOperationException("DiskExists", $"Two disks of the spec would both be volume '{name}' in pool '{pool}'.", name);
+                }
+
+                string format = d.Format ?? "qcow2";
+                ulong capacity = d.SizeBytes ?? 0;
+                string? backingPath = null, backingFormat = null;
+                if (d.BaseImage is not null)
+                {
+                    (backingPath, backingFormat, ulong baseSize) = ResolveBaseImage(d.BaseImage);
+                    if (format != "qcow2")
+                    {
+                        throw new VmSpecException($"disks[{i}].format", "an overlay on a base image is always qcow2.");
+                    }
+
+                    if (d.SizeBytes is { } want && want < baseSize)
+                    {
+                        throw new VmSpecException($"disks[{i}].size", $"{ByteSize.Format(want)} is smaller than the base image ({ByteSize.Format(baseSize)}); an overlay can only grow it.");
+                    }
+
+                    capacity = Math.Max(capacity, baseSize);
+                }
+
+                if (!dryRun && connection.Invoke(c => c.LookupStorageVolume(pool, name)) is { } existing)
+                {
+                    throw new KvmOperationException("DiskExists", $"Volume '{name}' already exists in pool '{pool}' ({existing.Path}); it was not touched.", existing.Path)
+                    {
+                        Hint = "Remove it, or choose another -Name or -DiskPath.",
+                    };
+                }
+
+                config.Disks.Add(disk with { Format = format, Path = d.Path });
+                volumes.Add(new PlannedVolume
+                {
+                    Pool = pool,
+                    Name = name,
+                    Format = format,
+                    CapacityBytes = capacity,
+                    BackingPath = backingPath,
+                    BackingFormat = backingFormat,
+                    Disk = d,
+                    DiskIndex = config.Disks.Count - 1,
+                });
+            }
+
+            foreach (string network in ResolveNetworks())
+            {
+                config.NetworkAdapters.Add(new KvmVmNetworkAdapter { Type = "network", Source = network, Model = "virtio" });
+            }
+
+            return (config, volumes);
+        }
+
+        private IEnumerable<string> ResolveNetworks()
+        {
+            if (spec.NoNetwork)
+            {
+                return [];
+            }
+
+            if (spec.Networks.Count > 0)
+            {
+                foreach (string n in spec.Networks)
+                {
+                    if (!connection.Invoke(c => c.NetworkExists(n)))
+                    {
+                        throw new KvmOperationException("NetworkNotFound", $"There is no virtual network '{n}' on {connection.Uri}.", n)
+                        {
+                            Hint = "List the networks with 'virsh net-list --all', or use -NoNetwork.",
+                        };
+                    }
+                }
+
+                return spec.Networks;
+            }
+
+            if (connection.Invoke(c => c.NetworkExists("default")))
+            {
+                log.Verbose("No -Network given: attaching one NIC to the 'default' network");
+                return ["default"];
+            }
+
+            log.Warning("No -Network given and the host has no 'default' network: the VM gets no network adapter.");
+            return [];
+        }
+
+        private (string Pool, string Name) VolumeLocation(VmDiskSpec d, int index, bool dryRun)
+        {
+            if (d.Path is not null)
+            {
+                string dir = Path.GetDirectoryName(d.Path) ?? "/";
+                string? pool = PoolForDirectory(connection, dir) ?? throw new KvmOperationException("StoragePoolNotFound",
+                    $"No storage pool has the folder '{dir}' as its target, so a disk cannot be created at '{d.Path}'.", d.Path)
+                {
+                    Hint = "Create the disk in a pool's folder, or leave -DiskPath out to use -StoragePool.",
+                };
+                return (pool, Path.GetFileName(d.Path));
+            }
+
+            string poolName = d.Pool ?? spec.StoragePool ?? DefaultPool;
+            if (!dryRun)
+            {
+                EnsurePool(connection, poolName, log);
+            }
+
+            string baseName = SafeFileName(spec.Name);
+            return (poolName, index == 0 ? $"{baseName}.qcow2" : $"{baseName}-{index}.qcow2");
+        }
+
+        private (string Path, string Format, ulong VirtualSize) ResolveBaseImage(string baseImage)
+        {
+            StorageVolumeInfo? vol = null;
+            if (!baseImage.StartsWith('/') && baseImage.Split('/') is [var pool, var name])
+            {
+                vol = connection.Invoke(c => c.LookupStorageVolume(pool, name));
+            }
+            else if (baseImage.StartsWith('/'))
+            {
+                vol = connection.Invoke(c => c.LookupStorageVolumeByPath(baseImage));
+            }
+
+            if (vol is not null)
+            {
+                string? fmt = (string?)XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(vol))).Element("target")?.Element("format")?.Attribute("type");
+                return (vol.Path, fmt ?? "raw", vol.CapacityBytes);
+            }
+
+            if (!connection.IsRemote && baseImage.StartsWith('/') && File.Exists(baseImage))
+            {
+                (string format, ulong size) = ProbeLocalImage(baseImage);
+                return (baseImage, format, size);
+            }
+
+            throw new KvmOperationException("BaseImageNotFound",
+                $"The base image '{baseImage}' was found neither as a volume nor{(connection.IsRemote ? " (on a remote host only volumes count)" : " as a file")}.", baseImage)
+            {
+                Hint = "Give a file path on the host or pool/volume.",
+            };
+        }
+
+        private string ExistingFormat(string path, bool cdrom)
+        {
+            StorageVolumeInfo? vol = connection.Invoke(c => c.LookupStorageVolumeByPath(path));
+            if (vol is not null)
+            {
+                return (string?)XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(vol))).Element("target")?.Element("format")?.Attribute("type")
+                    is { } f && f != "iso" ? f : "raw";
+            }
+
+            if (!connection.IsRemote && File.Exists(path))
+            {
+                return cdrom ? "raw" : ProbeLocalImage(path).Format;
+            }
+
+            throw new KvmOperationException("DiskNotFound", $"The disk image '{path}' does not exist on {connection.HostName}.", path);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Management.Automation;
+using System.Xml.Linq;
+using KvmPS.Core;
+using KvmPS.Core.Backend;
+using KvmPS.Core.Services;
+using KvmPS.Core.Xml;
+using KvmPS.Yaml;
+
+namespace KvmPS.Commands;
+
+/// <summary>Defines a VM from a file written by Export-KvmVm (libvirt XML or KvmPS YAML); its disks must exist.</summary>
+[Cmdlet(VerbsData.Import, "KvmVm", SupportsShouldProcess = true)]
+[OutputType(typeof(KvmVm))]
+public sealed class ImportKvmVmCommand : KvmCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = string.Empty;
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [Alias("NewName")]
+    public string? Name { get; set; }
+
+    [Parameter]
+    public SwitchParameter GenerateNewId { get; set; }
+
+    [Parameter]
+    public SwitchParameter Start { get; set; }
+
+    protected override void ProcessConnection(KvmConnection connection)
+    {
+        string file = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+        if (!File.Exists(file))
+        {
+            WriteError(new ErrorRecord(new FileNotFoundException($"'{file}' does not exist.", file), "FileNotFound", ErrorCategory.ObjectNotFound, Path));
+            return;
+        }
+
+        string text = File.ReadAllText(file);
+        try
+        {
+            if (text.TrimStart().StartsWith('<'))
+            {
+                ImportXml(connection, text);
+            }
+            else
+            {
+                VmSpec spec = VmSpecYaml.FromYaml(text);
+                spec.Name = Name ?? spec.Name;
+                spec.Start = Start;
+                VmSpecValidator.Validate(spec);
+                if (ShouldProcess($"{spec.Name} on {connection.HostName ?? connection.Uri}", $"Import VM from {file}"))
+                {
+                    WriteObject(VmProvisioner.Create(connection, spec, this, CancelToken));
+                }
+            }
+        }
+        catch (VmSpecException e)
+        {
+            WriteError(ErrorRecords.FromSpec(e, Path));
+        }
+        catch (KvmOperationException e)
+        {
+            WriteError(ErrorRecords.FromOperation(e, e.Target ?? Path));
+        }
+        catch (System.Xml.XmlException e)
+        {
+            WriteError(new ErrorRecord(e, "InvalidVmSpec", ErrorCategory.InvalidData, Path) { ErrorDetails = new ErrorDetails($"'{file}' is not valid XML: {e.Message}") });
+        }
+    }
+
+    private void ImportXml(KvmConnection connection, string text)
+    {
+        XElement root = XElement.Parse(text);
+        if (root.Name != "domain")
+        {
+            throw new VmSpecException("xml", $"expected a libvirt <domain> document, found <{root.Name}>.");
+        }
+
+        string name = Name ?? (string?)root.Element("name") ?? throw new VmSpecException("name", "the XML has no <name>.");
+        VmSpecValidator.ValidateName(name);
+        root.SetElementValue("name", name);
+        if (GenerateNewId)
+        {
+            root.Element("uuid")?.Remove();
+            foreach (XElement mac in root.Descendants("interface").Elements("mac").ToList())
+            {
+                mac.Remove();   // libvirt generates new MAC addresses
+            }
+        }
+
+        if (VmService.GetByName(connection, name) is not null)
+        {
+            throw new KvmOperationException("VmExists", $"A VM named '{name}' already exists on {connection.Uri}.", name) { Hint = "Use -Name to import it under another name." };
+        }
+
+        if (Guid.TryParse((string?)root.Element("uuid"), out Guid uuid) && VmService.GetByUuid(connection, uuid) is { } same)
+        {
+            throw new KvmOperationException("VmExists", $"VM '{same.Name}' on {connection.Uri} already has UUID {uuid}.", name) { Hint = "Use -GenerateNewId." };
+        }
+
+        if (!ShouldProcess($"{name} on {connection.HostName ?? connection.Uri}", "Import VM (define from XML)"))
+        {
+            return;
+        }
+
+        WriteVerbose($"Defining VM '{name}' from XML");
+        DomainRef defined = connection.Invoke(c => c.DefineDomain(root.ToString(), 0));
+        if (Start)
+        {
+            try
+            {
+                connection.Invoke(c => c.CreateDomain(defined, 0));
+            }
+            catch (LibvirtException)
+            {
+                connection.Invoke(c => c.UndefineDomain(defined, DomainUndefineFlags.None));
+                throw;
+            }
+        }
+
+        WriteObject(VmService.GetByUuid(connection, defined.Uuid));
+    }
+}

@@ -1,0 +1,114 @@
+using System.Management.Automation;
+using KvmPS.Completion;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+
+namespace KvmPS.Commands;
+
+/// <summary>
+/// Base of cmdlets that act on VMs, in Hyper-V's shape: a Name set (names or wildcards, by value and by
+/// property name, on -Connection or the default connections) and a VM set (KvmVm objects, each acting on
+/// its own host). Resolves the targets, then calls <see cref="ProcessVm"/> once per VM.
+/// </summary>
+public abstract class KvmVmCmdlet : KvmCmdlet
+{
+    protected const string NameSet = "Name";
+    protected const string VMSet = "VM";
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
+    [Alias("VMName")]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(KvmVmNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string[] Name { get; set; } = [];
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = VMSet)]
+    [ValidateNotNullOrEmpty]
+    public KvmVm[] VM { get; set; } = [];
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName != VMSet)
+        {
+            base.ProcessRecord();
+            return;
+        }
+
+        foreach (KvmVm vm in VM)
+        {
+            CancelToken.ThrowIfCancellationRequested();
+            Guard(vm, () => ProcessVm(vm));
+        }
+    }
+
+    protected sealed override void ProcessConnection(KvmConnection connection)
+    {
+        foreach (KvmVm vm in ResolveByName(connection))
+        {
+            CancelToken.ThrowIfCancellationRequested();
+            Guard(vm, () => ProcessVm(vm));
+        }
+    }
+
+    /// <summary>Does the cmdlet's work on one VM (ShouldProcess inside).</summary>
+    protected abstract void ProcessVm(KvmVm vm);
+
+    /// <summary>"web1 on kvm1": the ShouldProcess target.</summary>
+    protected static string Describe(KvmVm vm) => $"{vm.Name} on {vm.HostName ?? vm.Connection.Uri}";
+
+    protected void WriteVm(KvmVm vm) => WriteObject(VmService.Refresh(vm));
+
+    private IEnumerable<KvmVm> ResolveByName(KvmConnection connection)
+    {
+        List<KvmVm>? all = null;
+        foreach (string n in Name)
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(n))
+            {
+                KvmVm? vm = VmService.GetByName(connection, n);
+                if (vm is null)
+                {
+                    WriteError(ErrorRecords.VmNotFound(n, $"named '{n}'", connection.Uri));
+                    continue;
+                }
+
+                yield return vm;
+                continue;
+            }
+
+            WildcardPattern pattern;
+            try
+            {
+                pattern = WildcardPattern.Get(n, WildcardOptions.IgnoreCase);
+                _ = pattern.IsMatch(string.Empty);
+            }
+            catch (WildcardPatternException e)
+            {
+                WriteError(ErrorRecords.InvalidWildcard(n, e));
+                continue;
+            }
+
+            all ??= VmService.List(connection, CancelToken).ToList();
+            foreach (KvmVm vm in all.Where(v => pattern.IsMatch(v.Name)))
+            {
+                yield return vm;
+            }
+        }
+    }
+
+    private void Guard(KvmVm vm, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (KvmOperationException e)
+        {
+            WriteError(ErrorRecords.FromOperation(e, e.Target ?? vm.Name));
+        }
+        catch (LibvirtException e)
+        {
+            WriteError(ErrorRecords.FromLibvirt(e, vm.Name, e.Code == LibvirtErrorCode.OperationInvalid ? "VmStateInvalid" : null));
+        }
+    }
+}

@@ -1,0 +1,212 @@
+using System.Collections;
+using System.Management.Automation;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+using KvmPS.Transforms;
+using KvmPS.Yaml;
+
+namespace KvmPS.Commands;
+
+/// <summary>Creates a VM with exactly the resources asked for, from parameters or a spec (YAML file or hashtable).</summary>
+[Cmdlet(VerbsCommon.New, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = ParamSet)]
+[OutputType(typeof(KvmVm))]
+public sealed class NewKvmVmCommand : KvmCmdlet
+{
+    private const string ParamSet = "Parameters";
+    private const string SpecSet = "Spec";
+    private VmSpec? _spec;
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = ParamSet)]
+    [Parameter(ParameterSetName = SpecSet)]
+    [Alias("VMName")]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateRange(1, 4096)]
+    public int? CpuCount { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateRange(1, 4096)]
+    public int? MaxCpuCount { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ByteSizeTransformation]
+    [Alias("MemoryStartupBytes")]
+    public ulong? MemoryBytes { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ByteSizeTransformation]
+    public ulong? MaxMemoryBytes { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ByteSizeTransformation]
+    [Alias("NewVHDSizeBytes")]
+    public ulong? DiskSizeBytes { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string? DiskPath { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string? BaseImage { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string? StoragePool { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    [Alias("SwitchName")]
+    public string[]? Network { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    public SwitchParameter NoNetwork { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    public KvmFirmware Firmware { get; set; } = KvmFirmware.Bios;
+
+    [Parameter(ParameterSetName = ParamSet)]
+    public KvmAcceleratorChoice Accelerator { get; set; } = KvmAcceleratorChoice.Auto;
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string? MachineType { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateSet("host-passthrough", "host-model", "maximum", "custom")]
+    public string? CpuMode { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Kernel { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Initrd { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    public string? KernelArguments { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    public string? Description { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    public string? Title { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = SpecSet)]
+    [ValidateNotNull]
+    public object? Spec { get; set; }
+
+    [Parameter]
+    public SwitchParameter Start { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            _spec = ParameterSetName == SpecSet ? ReadSpec() : FromParameters();
+            if (Name is not null)
+            {
+                _spec.Name = Name;
+            }
+
+            if (Start)
+            {
+                _spec.Start = true;
+            }
+
+            VmSpecValidator.Validate(_spec);
+        }
+        catch (VmSpecException e)
+        {
+            WriteError(ErrorRecords.FromSpec(e, Spec is string path ? path : (object?)Name ?? Spec));
+            return;
+        }
+
+        base.ProcessRecord();
+    }
+
+    protected override void ProcessConnection(KvmConnection connection)
+    {
+        VmSpec spec = _spec!;
+        string disks = spec.Disks.Count == 0 ? "no disk" : string.Join(", ", spec.Disks.Select(d =>
+            d.BaseImage is not null ? $"overlay on {d.BaseImage}" : d.SizeBytes is { } s ? $"new {ByteSize.Format(s)} disk" : d.Path ?? "empty drive"));
+        string what = $"Create VM ({spec.CpuCount ?? 1} vCPU, {ByteSize.Format(spec.MemoryBytes ?? 1UL << 30)}, {disks}{(spec.Start ? ", start it" : string.Empty)})";
+        if (!ShouldProcess($"{spec.Name} on {connection.HostName ?? connection.Uri}", what))
+        {
+            return;
+        }
+
+        try
+        {
+            WriteObject(VmProvisioner.Create(connection, spec, this, CancelToken));
+        }
+        catch (KvmOperationException e)
+        {
+            WriteError(ErrorRecords.FromOperation(e, e.Target ?? spec.Name));
+        }
+        catch (VmSpecException e)
+        {
+            WriteError(ErrorRecords.FromSpec(e, spec.Name));
+        }
+    }
+
+    private VmSpec FromParameters()
+    {
+        var spec = new VmSpec
+        {
+            Name = Name ?? string.Empty,
+            CpuCount = CpuCount,
+            MaxCpuCount = MaxCpuCount,
+            MemoryBytes = MemoryBytes,
+            MaxMemoryBytes = MaxMemoryBytes,
+            NoNetwork = NoNetwork,
+            Firmware = Firmware,
+            Accelerator = Accelerator,
+            MachineType = MachineType,
+            CpuMode = CpuMode,
+            Kernel = Kernel,
+            Initrd = Initrd,
+            KernelArguments = KernelArguments,
+            Description = Description,
+            Title = Title,
+            StoragePool = StoragePool,
+        };
+        if (Network is not null)
+        {
+            spec.Networks.AddRange(Network);
+        }
+
+        if (DiskSizeBytes is not null || DiskPath is not null || BaseImage is not null)
+        {
+            spec.Disks.Add(new VmDiskSpec { SizeBytes = DiskSizeBytes, Path = DiskPath, BaseImage = BaseImage, Pool = StoragePool });
+        }
+
+        return spec;
+    }
+
+    private VmSpec ReadSpec()
+    {
+        object value = Spec is PSObject p ? p.BaseObject : Spec!;
+        switch (value)
+        {
+            case IDictionary table:
+                return VmSpecYaml.FromDictionary(table);
+            case string path:
+                string full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+                if (!File.Exists(full))
+                {
+                    throw new VmSpecException("spec", $"the spec file '{full}' does not exist.");
+                }
+
+                WriteVerbose($"Reading VM spec {full}");
+                return VmSpecYaml.FromYaml(File.ReadAllText(full));
+            case FileInfo file:
+                return VmSpecYaml.FromYaml(File.ReadAllText(file.FullName));
+            default:
+                throw new VmSpecException("spec", $"-Spec takes a YAML file path or a hashtable, not {value.GetType().Name}.");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using System.Management.Automation;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+
+namespace KvmPS.Commands;
+
+/// <summary>Deletes VMs (their definition, managed save, snapshot metadata, NVRAM) and, with -RemoveStorage, their own disks.</summary>
+[Cmdlet(VerbsCommon.Remove, "KvmVm", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = NameSet)]
+[OutputType(typeof(void))]
+public sealed class RemoveKvmVmCommand : KvmVmCmdlet
+{
+    [Parameter]
+    public SwitchParameter RemoveStorage { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessVm(KvmVm vm)
+    {
+        IReadOnlyList<string> disks = RemoveStorage ? VmChanges.OwnedDiskPaths(vm) : [];
+        string action = RemoveStorage
+            ? disks.Count == 0 ? "Remove VM (it has no disks of its own to delete)" : $"Remove VM and delete its disks: {string.Join(", ", disks)}"
+            : "Remove VM (disks are kept)";
+        if (!ShouldProcess(Describe(vm), action))
+        {
+            return;
+        }
+
+        VmChanges.Remove(vm, Force, disks, this);
+    }
+}

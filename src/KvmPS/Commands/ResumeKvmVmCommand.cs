@@ -1,0 +1,28 @@
+using System.Management.Automation;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+
+namespace KvmPS.Commands;
+
+/// <summary>Resumes paused VMs.</summary>
+[Cmdlet(VerbsLifecycle.Resume, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[OutputType(typeof(KvmVm))]
+public sealed class ResumeKvmVmCommand : KvmVmCmdlet
+{
+    [Parameter]
+    public SwitchParameter Passthru { get; set; }
+
+    protected override void ProcessVm(KvmVm vm)
+    {
+        if (!ShouldProcess(Describe(vm), "Resume"))
+        {
+            return;
+        }
+
+        VmLifecycle.Resume(vm, this);
+        if (Passthru)
+        {
+            WriteVm(vm);
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using System.Management.Automation;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+
+namespace KvmPS.Commands;
+
+/// <summary>Starts VMs (resuming from a managed save when there is one).</summary>
+[Cmdlet(VerbsLifecycle.Start, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[OutputType(typeof(KvmVm))]
+public sealed class StartKvmVmCommand : KvmVmCmdlet
+{
+    [Parameter]
+    public SwitchParameter Passthru { get; set; }
+
+    protected override void ProcessVm(KvmVm vm)
+    {
+        if (!ShouldProcess(Describe(vm), "Start"))
+        {
+            return;
+        }
+
+        VmLifecycle.Start(vm, this);
+        if (Passthru)
+        {
+            WriteVm(vm);
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using System.Management.Automation;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+
+namespace KvmPS.Commands;
+
+/// <summary>Pauses running VMs (their memory stays in the host).</summary>
+[Cmdlet(VerbsLifecycle.Suspend, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[OutputType(typeof(KvmVm))]
+public sealed class SuspendKvmVmCommand : KvmVmCmdlet
+{
+    [Parameter]
+    public SwitchParameter Passthru { get; set; }
+
+    protected override void ProcessVm(KvmVm vm)
+    {
+        if (!ShouldProcess(Describe(vm), "Suspend (pause)"))
+        {
+            return;
+        }
+
+        VmLifecycle.Suspend(vm, this);
+        if (Passthru)
+        {
+            WriteVm(vm);
+        }
+    }
+}
