@@ -59,3 +59,22 @@ function Remove-SystemTestVm([string] $Name) {
     & virsh -c qemu:///system undefine $Name --nvram *> $null
     & virsh -c qemu:///system undefine $Name *> $null
 }
+
+# Removes every VM and volume on qemu:///system whose name starts with $Prefix (a test's own unique prefix).
+function Remove-SystemTestObjects([string] $Prefix) {
+    if ($Prefix -notlike 'kvmps-t-*') { throw "Refusing to clean '$Prefix': not a test prefix." }
+    foreach ($name in (& virsh -c qemu:///system list --all --name 2>$null) | Where-Object { $_ -like "$Prefix*" }) {
+        & virsh -c qemu:///system destroy $name *> $null
+        & virsh -c qemu:///system undefine $name --managed-save --snapshots-metadata --nvram *> $null
+        & virsh -c qemu:///system undefine $name *> $null
+    }
+    foreach ($pool in (& virsh -c qemu:///system pool-list --name 2>$null) | Where-Object { $_ }) {
+        foreach ($line in (& virsh -c qemu:///system vol-list $pool 2>$null) | Select-Object -Skip 2) {
+            $vol = ($line.Trim() -split '\s+')[0]
+            if ($vol -like "$Prefix*") { & virsh -c qemu:///system vol-delete $vol --pool $pool *> $null }
+        }
+    }
+}
+
+# The test VM's domain type on this machine: kvm where /dev/kvm exists, else qemu (TCG).
+function Get-ExpectedAccelerator { if (Test-Path /dev/kvm) { 'Kvm' } else { 'Qemu' } }

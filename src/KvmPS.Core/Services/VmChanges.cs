@@ -46,7 +46,7 @@ public static class VmChanges
             };
         }
 
-        if (cpu > node.Cpus || maxCpu > Math.Max(node.Cpus, config.MaxCpuCount))
+        if ((change.CpuCount is not null || change.MaxCpuCount is not null) && (cpu > node.Cpus || maxCpu > Math.Max(node.Cpus, config.MaxCpuCount)))
         {
             throw new KvmOperationException("InsufficientHostResources", $"Host {conn.HostName} has {node.Cpus} logical CPUs; VM '{vm.Name}' cannot have {Math.Max(cpu, maxCpu)}.", vm.Name);
         }
@@ -66,7 +66,13 @@ public static class VmChanges
             };
         }
 
-        if (hostMemory > 0 && (mem > hostMemory || (change.MaxMemoryBytes is { } mm && mm > hostMemory)))
+        if (change.MaxMemoryBytes is { } tiny && tiny < VmSpecValidator.MinMemoryBytes)
+        {
+            throw new KvmOperationException("InvalidMemory", $"{ByteSize.Format(tiny)} is too little memory for a VM (at least {ByteSize.Format(VmSpecValidator.MinMemoryBytes)}).", vm.Name);
+        }
+
+        if (hostMemory > 0 && (change.MemoryBytes is not null || change.MaxMemoryBytes is not null)
+            && (mem > hostMemory || (change.MaxMemoryBytes is { } mm && mm > hostMemory)))
         {
             throw new KvmOperationException("InsufficientHostResources", $"Host {conn.HostName} has {ByteSize.Format(hostMemory)} of memory; VM '{vm.Name}' cannot have {ByteSize.Format(Math.Max(mem, maxMem))}.", vm.Name);
         }
@@ -167,17 +173,21 @@ public static class VmChanges
         }
     }
 
-    /// <summary>Disks Remove-KvmVm -RemoveStorage would delete: the VM's own disk files, never CD-ROMs, base images or disks another VM uses.</summary>
-    public static IReadOnlyList<string> OwnedDiskPaths(KvmVm vm)
+    /// <summary>
+    /// Disks Remove-KvmVm -RemoveStorage would delete: the VM's own writable file disks. Never CD-ROMs, block
+    /// devices, base images, a disk another VM attaches, or a disk another VM's overlay is built on.
+    /// </summary>
+    public static IReadOnlyList<string> OwnedDiskPaths(KvmVm vm, IKvmLog? log = null)
     {
         DomainConfig config = DomainXml.Parse(vm.Connection.Invoke(c => c.GetDomainXml(vm.Ref, DomainXmlFlags.Inactive)));
-        var mine = config.Disks.Where(d => d.Device == "disk" && !d.ReadOnly && d.Path is not null).Select(d => d.Path!).Distinct().ToList();
+        var mine = config.Disks
+            .Where(d => d.Device == "disk" && !d.ReadOnly && d.Path is not null && d.SourceType is null or "file")
+            .Select(d => d.Path!).Distinct().ToList();
         if (mine.Count == 0)
         {
             return mine;
         }
 
-        // Shared with another VM (same file attached twice): keep it.
         foreach (DomainRef other in vm.Connection.Invoke(c => c.ListAllDomains(ListDomainsFlags.None)))
         {
             if (other.Uuid == vm.Uuid)
@@ -186,10 +196,36 @@ public static class VmChanges
             }
 
             DomainConfig oc = DomainXml.Parse(vm.Connection.Invoke(c => c.GetDomainXml(other, DomainXmlFlags.Inactive)));
-            mine.RemoveAll(p => oc.Disks.Any(d => d.Path == p));
+            foreach (KvmVmDisk d in oc.Disks.Where(d => d.Path is not null))
+            {
+                if (mine.Remove(d.Path!))
+                {
+                    log?.Warning($"Disk '{d.Path}' is also attached to VM '{other.Name}': it is kept.");
+                }
+
+                string? backing = BackingPath(vm.Connection, d.Path!);
+                if (backing is not null && mine.Remove(backing))
+                {
+                    log?.Warning($"Disk '{backing}' is the base image of VM '{other.Name}' ({d.Path}): it is kept.");
+                }
+            }
         }
 
         return mine;
+    }
+
+    private static string? BackingPath(KvmConnection connection, string path)
+    {
+        try
+        {
+            StorageVolumeInfo? vol = connection.Invoke(c => c.LookupStorageVolumeByPath(path));
+            return vol is null ? null
+                : (string?)System.Xml.Linq.XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(vol))).Element("backingStore")?.Element("path");
+        }
+        catch (LibvirtException e) when (!e.IsConnectionFailure && e.Code != LibvirtErrorCode.ConnectionLost)
+        {
+            return null;
+        }
     }
 
     /// <summary>Undefines the VM (powering it off first when <paramref name="force"/>), then deletes <paramref name="diskPaths"/>.</summary>
@@ -218,11 +254,11 @@ public static class VmChanges
                 DomainUndefineFlags.ManagedSave | DomainUndefineFlags.SnapshotsMetadata,
                 DomainUndefineFlags.None,
             ];
+            log.Verbose($"Undefining VM '{vm.Name}' (removing managed save, snapshot metadata and NVRAM)");
             for (int i = 0; i < attempts.Length; i++)
             {
                 try
                 {
-                    log.Verbose($"Undefining VM '{vm.Name}' (removing managed save, snapshot metadata and NVRAM)");
                     conn.Invoke(c => c.UndefineDomain(vm.Ref, attempts[i]));
                     stillThere = false;
                     break;
@@ -243,23 +279,37 @@ public static class VmChanges
             return;
         }
 
+        var failed = new List<string>();
         foreach (string path in diskPaths)
         {
-            StorageVolumeInfo? vol = conn.Invoke(c => c.LookupStorageVolumeByPath(path));
-            if (vol is not null)
+            try
             {
-                log.Verbose($"Deleting volume '{vol.Name}' ({path})");
-                conn.Invoke(c => c.DeleteStorageVolume(vol));
+                StorageVolumeInfo? vol = conn.Invoke(c => c.LookupStorageVolumeByPath(path));
+                if (vol is not null)
+                {
+                    log.Verbose($"Deleting volume '{vol.Name}' ({path})");
+                    conn.Invoke(c => c.DeleteStorageVolume(vol));
+                }
+                else if (!conn.IsRemote && File.Exists(path) && (File.GetAttributes(path) & FileAttributes.Device) == 0)
+                {
+                    log.Verbose($"Deleting disk file {path} (in no storage pool)");
+                    File.Delete(path);
+                }
+                else
+                {
+                    log.Warning($"Disk '{path}' is in no storage pool{(conn.IsRemote ? " and on another host" : string.Empty)}: it was not deleted.");
+                }
             }
-            else if (!conn.IsRemote && File.Exists(path))
+            catch (Exception e) when (e is LibvirtException { IsConnectionFailure: false } or IOException or UnauthorizedAccessException)
             {
-                log.Verbose($"Deleting disk file {path} (in no storage pool)");
-                File.Delete(path);
+                failed.Add($"{path} ({e.Message})");
             }
-            else
-            {
-                log.Warning($"Disk '{path}' is in no storage pool and not on this machine: it was not deleted.");
-            }
+        }
+
+        if (failed.Count > 0)
+        {
+            throw new KvmOperationException("StorageRemoveFailed",
+                $"VM '{vm.Name}' was removed, but these disks could not be deleted: {string.Join("; ", failed)}", vm.Name);
         }
     }
 }

@@ -34,7 +34,15 @@ public static class VmLifecycle
     public static void Shutdown(KvmVm vm, TimeSpan timeout, bool force, IKvmLog log, CancellationToken cancel)
     {
         KvmVm now = VmService.Refresh(vm);
-        RequireState(now, "shut down", KvmVmState.Running, KvmVmState.Paused, KvmVmState.Blocked, KvmVmState.ShuttingDown);
+        if (now.State == KvmVmState.Paused)
+        {
+            throw new KvmOperationException("VmStateInvalid", $"Cannot shut down VM '{vm.Name}' gracefully: it is Paused and cannot answer the request.", vm.Name)
+            {
+                Hint = "Resume it first (Resume-KvmVm), or power it off with -TurnOff.",
+            };
+        }
+
+        RequireState(now, "shut down", KvmVmState.Running, KvmVmState.Blocked, KvmVmState.ShuttingDown);
         log.Verbose($"Sending an ACPI shutdown request to VM '{vm.Name}'");
         vm.Connection.Invoke(c => c.ShutdownDomain(vm.Ref, 0));
         if (WaitForState(vm, [KvmVmState.ShutOff], timeout, log, cancel, $"Shutting down {vm.Name}"))

@@ -1,4 +1,5 @@
 using KvmPS.Core.Backend;
+using KvmPS.Core.Xml;
 
 namespace KvmPS.Core.Services;
 
@@ -121,6 +122,7 @@ public static class VmService
                 CpuTime = TimeSpan.FromTicks((long)(info.CpuTimeNs / 100)),
             };
             Fill(vm, state, reason, info.MaxMemoryKiB, info.MemoryKiB, info.VirtualCpuCount);
+            vm.SetConfig(DomainXml.Parse(c.GetDomainXml(d, DomainXmlFlags.None)));   // one VM: a complete snapshot now
             return vm;
         });
     }

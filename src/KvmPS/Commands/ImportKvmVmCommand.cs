@@ -47,7 +47,7 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
             }
             else
             {
-                VmSpec spec = VmSpecYaml.FromYaml(text);
+                VmSpec spec = VmSpecYaml.FromYaml(text, validate: false);
                 spec.Name = Name ?? spec.Name;
                 spec.Start = Start;
                 VmSpecValidator.Validate(spec);
@@ -89,6 +89,9 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
             {
                 mac.Remove();   // libvirt generates new MAC addresses
             }
+
+            root.Element("os")?.Element("nvram")?.Remove();   // a UEFI copy gets its own NVRAM, never the original's
+
         }
 
         if (VmService.GetByName(connection, name) is not null)

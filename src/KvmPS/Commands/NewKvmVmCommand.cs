@@ -193,7 +193,7 @@ public sealed class NewKvmVmCommand : KvmCmdlet
         switch (value)
         {
             case IDictionary table:
-                return VmSpecYaml.FromDictionary(table);
+                return VmSpecYaml.FromDictionary(table, validate: false);
             case string path:
                 string full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
                 if (!File.Exists(full))
@@ -202,9 +202,9 @@ public sealed class NewKvmVmCommand : KvmCmdlet
                 }
 
                 WriteVerbose($"Reading VM spec {full}");
-                return VmSpecYaml.FromYaml(File.ReadAllText(full));
+                return VmSpecYaml.FromYaml(File.ReadAllText(full), validate: false);
             case FileInfo file:
-                return VmSpecYaml.FromYaml(File.ReadAllText(file.FullName));
+                return VmSpecYaml.FromYaml(File.ReadAllText(file.FullName), validate: false);
             default:
                 throw new VmSpecException("spec", $"-Spec takes a YAML file path or a hashtable, not {value.GetType().Name}.");
         }

@@ -17,7 +17,7 @@ public sealed class RemoveKvmVmCommand : KvmVmCmdlet
 
     protected override void ProcessVm(KvmVm vm)
     {
-        IReadOnlyList<string> disks = RemoveStorage ? VmChanges.OwnedDiskPaths(vm) : [];
+        IReadOnlyList<string> disks = RemoveStorage ? VmChanges.OwnedDiskPaths(vm, this) : [];
         string action = RemoveStorage
             ? disks.Count == 0 ? "Remove VM (it has no disks of its own to delete)" : $"Remove VM and delete its disks: {string.Join(", ", disks)}"
             : "Remove VM (disks are kept)";

@@ -16,16 +16,5 @@ public sealed class RestartKvmVmCommand : KvmVmCmdlet
     public SwitchParameter Passthru { get; set; }
 
     protected override void ProcessVm(KvmVm vm)
-    {
-        if (!ShouldProcess(Describe(vm), Force ? "Reset (hard)" : "Restart (guest reboot)"))
-        {
-            return;
-        }
-
-        VmLifecycle.Restart(vm, Force, this);
-        if (Passthru)
-        {
-            WriteVm(vm);
-        }
-    }
+        => Apply(vm, Force ? "Reset (hard)" : "Restart (guest reboot)", (v, log) => VmLifecycle.Restart(v, Force, log), Passthru);
 }

@@ -12,17 +12,5 @@ public sealed class ResumeKvmVmCommand : KvmVmCmdlet
     [Parameter]
     public SwitchParameter Passthru { get; set; }
 
-    protected override void ProcessVm(KvmVm vm)
-    {
-        if (!ShouldProcess(Describe(vm), "Resume"))
-        {
-            return;
-        }
-
-        VmLifecycle.Resume(vm, this);
-        if (Passthru)
-        {
-            WriteVm(vm);
-        }
-    }
+    protected override void ProcessVm(KvmVm vm) => Apply(vm, "Resume", VmLifecycle.Resume, Passthru);
 }

@@ -12,17 +12,5 @@ public sealed class StartKvmVmCommand : KvmVmCmdlet
     [Parameter]
     public SwitchParameter Passthru { get; set; }
 
-    protected override void ProcessVm(KvmVm vm)
-    {
-        if (!ShouldProcess(Describe(vm), "Start"))
-        {
-            return;
-        }
-
-        VmLifecycle.Start(vm, this);
-        if (Passthru)
-        {
-            WriteVm(vm);
-        }
-    }
+    protected override void ProcessVm(KvmVm vm) => Apply(vm, "Start", VmLifecycle.Start, Passthru);
 }

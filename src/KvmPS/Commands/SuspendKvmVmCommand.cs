@@ -12,17 +12,5 @@ public sealed class SuspendKvmVmCommand : KvmVmCmdlet
     [Parameter]
     public SwitchParameter Passthru { get; set; }
 
-    protected override void ProcessVm(KvmVm vm)
-    {
-        if (!ShouldProcess(Describe(vm), "Suspend (pause)"))
-        {
-            return;
-        }
-
-        VmLifecycle.Suspend(vm, this);
-        if (Passthru)
-        {
-            WriteVm(vm);
-        }
-    }
+    protected override void ProcessVm(KvmVm vm) => Apply(vm, "Suspend (pause)", VmLifecycle.Suspend, Passthru);
 }

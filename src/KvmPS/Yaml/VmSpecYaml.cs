@@ -10,7 +10,7 @@ using YamlDotNet.Core.Events;
 namespace KvmPS.Yaml;
 
 /// <summary>
-/// Reads and writes <see cref="VmSpec"/> as YAML (New-KvmVm -SpecPath, Export-KvmVmSpec) and reads it from a
+/// Reads and writes <see cref="VmSpec"/> as YAML (New-KvmVm -Spec, Export-KvmVm, Import-KvmVm) and reads it from a
 /// PowerShell hashtable (New-KvmVm -Spec @{...}).
 /// </summary>
 /// <remarks>
@@ -29,8 +29,8 @@ internal static partial class VmSpecYaml
 
     private static readonly string[] s_diskKeys = ["size", "path", "baseImage", "pool", "format", "bus", "device", "readOnly"];
 
-    /// <summary>Parses a YAML VM spec and validates it. Throws <see cref="VmSpecException"/> naming the key, line and column.</summary>
-    public static VmSpec FromYaml(string text)
+    /// <summary>Parses a YAML VM spec and (unless told not to) validates it. Throws <see cref="VmSpecException"/> naming the key, line and column.</summary>
+    public static VmSpec FromYaml(string text, bool validate = true)
     {
         ArgumentNullException.ThrowIfNull(text);
         Node root = ParseDocument(text);
@@ -39,14 +39,14 @@ internal static partial class VmSpecYaml
             throw root.Error("yaml", $"the top level must be a mapping of keys ({string.Join(", ", s_topKeys)}), found {root.Describe()}.");
         }
 
-        return ReadSpec(root);
+        return ReadSpec(root, validate);
     }
 
-    /// <summary>Reads a VM spec from a hashtable (keys case-insensitive) and validates it.</summary>
-    public static VmSpec FromDictionary(IDictionary table)
+    /// <summary>Reads a VM spec from a hashtable (keys case-insensitive) and (unless told not to) validates it.</summary>
+    public static VmSpec FromDictionary(IDictionary table, bool validate = true)
     {
         ArgumentNullException.ThrowIfNull(table);
-        return ReadSpec(new ObjectValue(table));
+        return ReadSpec(new ObjectValue(table), validate);
     }
 
     /// <summary>Writes the keys of <paramref name="spec"/> that are set (not default) as a YAML document.</summary>
@@ -210,7 +210,7 @@ internal static partial class VmSpecYaml
 
     // ---------------------------------------------------------------- reading (shared by YAML and hashtables)
 
-    private static VmSpec ReadSpec(SpecValue root)
+    private static VmSpec ReadSpec(SpecValue root, bool validate)
     {
         var spec = new VmSpec();
         foreach ((string key, SpecValue value) in ReadMapping(root, string.Empty, s_topKeys))
@@ -293,7 +293,11 @@ internal static partial class VmSpecYaml
             }
         }
 
-        VmSpecValidator.Validate(spec);
+        if (validate)
+        {
+            VmSpecValidator.Validate(spec);
+        }
+
         return spec;
     }
 
