@@ -327,6 +327,25 @@ Describe 'New-KvmVm and the life cycle on qemu:///system' -Tag System {
         Test-Path $base | Should -BeTrue -Because 'the base image is never removed'
     }
 
+    It 'boots a UEFI VM with its own NVRAM and removes the NVRAM with the VM' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $vm = New-KvmVm -Connection qemu:///system -Name "$p-u" -Firmware Uefi -MemoryBytes 256MB -NoNetwork -Start
+        $vm.Firmware | Should -Be 'Uefi'
+        $vm.State | Should -Be 'Running'
+        $nvram = ([xml](& virsh -c qemu:///system dumpxml "$p-u")).domain.os.nvram.'#text'
+        $nvram | Should -Exist
+        Remove-KvmVm -Connection qemu:///system -Name "$p-u" -Force -Confirm:$false
+        $nvram | Should -Not -Exist
+    }
+
+    It 'uses QEMU emulation when asked, whatever the host offers' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $vm = New-KvmVm -Connection qemu:///system -Name "$p-q" -Accelerator Qemu -MemoryBytes 64MB -NoNetwork -Start
+        $vm.Accelerator | Should -Be 'Qemu'
+        $vm.State | Should -Be 'Running'
+        Remove-KvmVm -Connection qemu:///system -Name "$p-q" -Force -Confirm:$false
+    }
+
     It 'round-trips a real VM through YAML export and import' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $file = Export-KvmVm -Connection qemu:///system -Name "$p-a" -Path (Join-Path $TestDrive 'a.yaml')

@@ -12,6 +12,17 @@ public static class VmLifecycle
         RequireState(now, "start", KvmVmState.ShutOff, KvmVmState.Crashed);
         log.Verbose(now.HasManagedSave ? $"Starting VM '{vm.Name}' from its saved state" : $"Starting VM '{vm.Name}'");
         vm.Connection.Invoke(c => c.CreateDomain(vm.Ref, 0));
+        SettleAfterStart(vm, log);
+    }
+
+    /// <summary>QEMU reports Paused (StartingUp) for a moment after a start (UEFI guests); wait that out, briefly.</summary>
+    internal static void SettleAfterStart(KvmVm vm, IKvmLog log)
+    {
+        (int state, int reason) = vm.Connection.Invoke(c => c.GetDomainState(vm.Ref));
+        if ((KvmVmState)state == KvmVmState.Paused && VmService.ReasonName(KvmVmState.Paused, reason) == "StartingUp")
+        {
+            _ = WaitForState(vm, [KvmVmState.Running], TimeSpan.FromSeconds(15), log, CancellationToken.None, $"Starting {vm.Name}");
+        }
     }
 
     public static void TurnOff(KvmVm vm, IKvmLog log)

@@ -59,6 +59,7 @@ public static class VmProvisioner
                 step = "start the VM";
                 log.Verbose($"Starting VM '{spec.Name}'");
                 connection.Invoke(c => c.CreateDomain(defined, 0));
+                VmLifecycle.SettleAfterStart(new KvmVm(connection, defined), log);
             }
 
             return VmService.GetByUuid(connection, defined.Uuid)
