@@ -328,8 +328,9 @@ Describe 'New-KvmVm and the life cycle on qemu:///system' -Tag System {
     }
 
     It 'boots a UEFI VM with its own NVRAM and removes the NVRAM with the VM' {
+        # TCG: OVMF under this machine's nested KVM pauses itself (an emulation failure), so UEFI tests emulate.
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
-        $vm = New-KvmVm -Connection qemu:///system -Name "$p-u" -Firmware Uefi -MemoryBytes 256MB -NoNetwork -Start
+        $vm = New-KvmVm -Connection qemu:///system -Name "$p-u" -Firmware Uefi -Accelerator Qemu -MemoryBytes 256MB -NoNetwork -Start
         $vm.Firmware | Should -Be 'Uefi'
         $vm.State | Should -Be 'Running'
         $nvram = ([xml](& virsh -c qemu:///system dumpxml "$p-u")).domain.os.nvram.'#text'

@@ -63,17 +63,20 @@ function Remove-SystemTestVm([string] $Name) {
 # Removes every VM and volume on qemu:///system whose name starts with $Prefix (a test's own unique prefix).
 function Remove-SystemTestObjects([string] $Prefix) {
     if ($Prefix -notlike 'kvmps-t-*') { throw "Refusing to clean '$Prefix': not a test prefix." }
-    foreach ($name in (& virsh -c qemu:///system list --all --name 2>$null) | Where-Object { $_ -like "$Prefix*" }) {
+    foreach ($name in (& virsh -c qemu:///system list --all --name 2>$null) | ForEach-Object Trim | Where-Object { $_ -like "$Prefix*" }) {
         & virsh -c qemu:///system destroy $name *> $null
         & virsh -c qemu:///system undefine $name --managed-save --snapshots-metadata --nvram *> $null
         & virsh -c qemu:///system undefine $name *> $null
     }
-    foreach ($pool in (& virsh -c qemu:///system pool-list --name 2>$null) | Where-Object { $_ }) {
+    foreach ($pool in (& virsh -c qemu:///system pool-list --name 2>$null) | ForEach-Object Trim | Where-Object { $_ }) {
+        & virsh -c qemu:///system pool-refresh $pool *> $null
         foreach ($line in (& virsh -c qemu:///system vol-list $pool 2>$null) | Select-Object -Skip 2) {
             $vol = ($line.Trim() -split '\s+')[0]
             if ($vol -like "$Prefix*") { & virsh -c qemu:///system vol-delete $vol --pool $pool *> $null }
         }
     }
+    # Files a test made beside the volumes (snapshot overlays, memory files) carry the same unique prefix.
+    Get-ChildItem /var/lib/libvirt/images -Filter "$Prefix*" -ErrorAction SilentlyContinue | Remove-Item -Force -ErrorAction SilentlyContinue
 }
 
 # The test VM's domain type on this machine: kvm where /dev/kvm exists, else qemu (TCG).

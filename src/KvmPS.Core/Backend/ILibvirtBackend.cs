@@ -121,6 +121,14 @@ public interface ILibvirtConnection : IDisposable
     int RegisterDomainLifecycleEvents(DomainRef? domain, Action<DomainLifecycleEvent> handler);
     void DeregisterDomainEvents(int subscription);
 
+    // --- snapshots (REMOTE_PROC_DOMAIN_SNAPSHOT_*) ---
+    /// <summary>Every snapshot of the domain: name, XML, whether it is the current one.</summary>
+    IReadOnlyList<SnapshotData> ListSnapshots(DomainRef domain);
+    /// <summary>Creates a snapshot from domainsnapshot XML; returns its name.</summary>
+    string CreateSnapshot(DomainRef domain, string xml, SnapshotCreateFlags flags);
+    void RevertToSnapshot(DomainRef domain, string name, SnapshotRevertFlags flags);
+    void DeleteSnapshot(DomainRef domain, string name, SnapshotDeleteFlags flags);
+
     // --- storage (REMOTE_PROC_STORAGE_*) ---
     IReadOnlyList<string> ListStoragePoolNames();
     StoragePoolInfo GetStoragePool(string name);

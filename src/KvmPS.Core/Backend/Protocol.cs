@@ -166,6 +166,47 @@ public sealed record StoragePoolInfo(string Name, Guid Uuid, int State, ulong Ca
 /// <summary>A storage volume as the protocol names it (pool, name, key) with its path and sizes.</summary>
 public sealed record StorageVolumeInfo(string Pool, string Name, string Key, string Path, int Type, ulong CapacityBytes, ulong AllocationBytes);
 
+/// <summary>A snapshot as listed: its name, its domainsnapshot XML and whether it is current.</summary>
+public sealed record SnapshotData(string Name, string Xml, bool IsCurrent);
+
+/// <summary>virDomainSnapshotCreateFlags.</summary>
+[Flags]
+public enum SnapshotCreateFlags : uint
+{
+    None = 0,
+    Redefine = 1,
+    Current = 2,
+    NoMetadata = 4,
+    Halt = 8,
+    DiskOnly = 16,
+    ReuseExt = 32,
+    Quiesce = 64,
+    Atomic = 128,
+    Live = 256,
+    Validate = 512,
+}
+
+/// <summary>virDomainSnapshotRevertFlags.</summary>
+[Flags]
+public enum SnapshotRevertFlags : uint
+{
+    None = 0,
+    Running = 1,
+    Paused = 2,
+    Force = 4,
+    ResetNvram = 8,
+}
+
+/// <summary>virDomainSnapshotDeleteFlags.</summary>
+[Flags]
+public enum SnapshotDeleteFlags : uint
+{
+    None = 0,
+    Children = 1,
+    MetadataOnly = 2,
+    ChildrenOnly = 4,
+}
+
 /// <summary>virDomainUndefineFlagsValues.</summary>
 [Flags]
 public enum DomainUndefineFlags : uint

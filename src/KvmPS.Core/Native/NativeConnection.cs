@@ -369,6 +369,62 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
         }
     }
 
+    // ---------------- snapshots ----------------
+
+    public IReadOnlyList<SnapshotData> ListSnapshots(DomainRef domain)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        int n = NativeCall.Check(NativeMethods.virDomainListAllSnapshots(h, out IntPtr array, 0), "virDomainListAllSnapshots");
+        var result = new SnapshotData[n];
+        IntPtr* snaps = (IntPtr*)array;
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                string name = Marshal.PtrToStringUTF8(NativeMethods.virDomainSnapshotGetName(snaps[i])) ?? string.Empty;
+                string xml = NativeCall.CheckString(NativeMethods.virDomainSnapshotGetXMLDesc(snaps[i], 0), "virDomainSnapshotGetXMLDesc");
+                bool current = NativeCall.Check(NativeMethods.virDomainSnapshotIsCurrent(snaps[i], 0), "virDomainSnapshotIsCurrent") == 1;
+                result[i] = new SnapshotData(name, xml, current);
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < n; i++)
+            {
+                NativeMethods.virDomainSnapshotFree(snaps[i]);
+            }
+
+            LibvirtLibrary.Free(array);
+        }
+
+        return result;
+    }
+
+    public string CreateSnapshot(DomainRef domain, string xml, SnapshotCreateFlags flags)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        using SafeDomainSnapshotHandle s = new(NativeCall.Check(NativeMethods.virDomainSnapshotCreateXML(h, xml, (uint)flags), "virDomainSnapshotCreateXML"));
+        return Marshal.PtrToStringUTF8(NativeMethods.virDomainSnapshotGetName(s.DangerousGetHandle())) ?? string.Empty;
+    }
+
+    public void RevertToSnapshot(DomainRef domain, string name, SnapshotRevertFlags flags)
+    {
+        using SafeDomainSnapshotHandle s = OpenSnapshot(domain, name);
+        NativeCall.Check(NativeMethods.virDomainRevertToSnapshot(s, (uint)flags), "virDomainRevertToSnapshot");
+    }
+
+    public void DeleteSnapshot(DomainRef domain, string name, SnapshotDeleteFlags flags)
+    {
+        using SafeDomainSnapshotHandle s = OpenSnapshot(domain, name);
+        NativeCall.Check(NativeMethods.virDomainSnapshotDelete(s, (uint)flags), "virDomainSnapshotDelete");
+    }
+
+    private SafeDomainSnapshotHandle OpenSnapshot(DomainRef domain, string name)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        return new(NativeCall.Check(NativeMethods.virDomainSnapshotLookupByName(h, name, 0), "virDomainSnapshotLookupByName"));
+    }
+
     // ---------------- storage ----------------
 
     public IReadOnlyList<string> ListStoragePoolNames()

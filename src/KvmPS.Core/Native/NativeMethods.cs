@@ -87,6 +87,16 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int virConnectDomainEventRegisterAny(SafeConnectHandle conn, IntPtr dom, int eventId, IntPtr cb, IntPtr opaque, delegate* unmanaged[Cdecl]<IntPtr, void> freecb);
     [LibraryImport(Lib)] internal static partial int virConnectDomainEventDeregisterAny(SafeConnectHandle conn, int callbackId);
 
+    // Snapshots
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainSnapshotCreateXML(SafeDomainHandle dom, string xml, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainListAllSnapshots(SafeDomainHandle dom, out IntPtr snaps, uint flags);
+    [LibraryImport(Lib)] internal static partial IntPtr virDomainSnapshotGetName(IntPtr snap);
+    [LibraryImport(Lib)] internal static partial IntPtr virDomainSnapshotGetXMLDesc(IntPtr snap, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainSnapshotIsCurrent(IntPtr snap, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainSnapshotLookupByName(SafeDomainHandle dom, string name, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainRevertToSnapshot(SafeDomainSnapshotHandle snap, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainSnapshotDelete(SafeDomainSnapshotHandle snap, uint flags);
+
     // Storage
     [LibraryImport(Lib)] internal static partial int virConnectListAllStoragePools(SafeConnectHandle conn, out IntPtr pools, uint flags);
     [LibraryImport(Lib)] internal static partial IntPtr virStoragePoolGetName(IntPtr pool);

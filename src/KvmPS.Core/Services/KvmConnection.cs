@@ -15,6 +15,7 @@ public sealed class KvmConnection : IDisposable
     private readonly ILibvirtBackend _backend;
     private readonly NetworkCredential? _credential;
     private ILibvirtConnection? _conn;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string[]> _snapshotNames = new(StringComparer.Ordinal);
     private volatile bool _lost;
     private bool _disposed;
 
@@ -101,6 +102,12 @@ public sealed class KvmConnection : IDisposable
 
     /// <summary>Names of VMs seen in the last listing: tab completion reads this, never the network.</summary>
     public IReadOnlyCollection<string> CachedVmNames { get; internal set; } = [];
+
+    /// <summary>Snapshot names per VM from the last Get-KvmSnapshot: tab completion reads this, never the network.</summary>
+    public IReadOnlyDictionary<string, string[]> CachedSnapshotNames => _snapshotNames;
+
+    /// <summary>Remembers a VM's snapshot names for completion.</summary>
+    public void CacheSnapshotNames(string vmName, IEnumerable<string> names) => _snapshotNames[vmName] = names.ToArray();
 
     /// <summary>Opens the connection now (idempotent); reopens it when it was lost.</summary>
     public KvmConnection Open()

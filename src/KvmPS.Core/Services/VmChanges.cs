@@ -182,7 +182,33 @@ public static class VmChanges
         DomainConfig config = DomainXml.Parse(vm.Connection.Invoke(c => c.GetDomainXml(vm.Ref, DomainXmlFlags.Inactive)));
         var mine = config.Disks
             .Where(d => d.Device == "disk" && !d.ReadOnly && d.Path is not null && d.SourceType is null or "file")
-            .Select(d => d.Path!).Distinct().ToList();
+            .Select(d => d.Path!).ToList();
+
+        // External snapshots made the VM's disks a chain of its own files, plus memory files: those are its own too.
+        foreach (SnapshotData snap in vm.Connection.Invoke(c => c.ListSnapshots(vm.Ref)))
+        {
+            System.Xml.Linq.XElement root = System.Xml.Linq.XElement.Parse(snap.Xml);
+            if ((string?)root.Element("memory")?.Attribute("snapshot") == "external" && (string?)root.Element("memory")?.Attribute("file") is { } mem)
+            {
+                mine.Add(mem);
+            }
+
+            foreach (System.Xml.Linq.XElement d in root.Element("disks")?.Elements("disk") ?? [])
+            {
+                if ((string?)d.Attribute("snapshot") == "external" && (string?)d.Element("source")?.Attribute("file") is { } overlay)
+                {
+                    mine.Add(overlay);
+                }
+            }
+
+            if (root.Element("domain") is { } inner && (string?)root.Element("disks")?.Elements("disk").FirstOrDefault(x => (string?)x.Attribute("snapshot") == "external")?.Attribute("name") is not null)
+            {
+                DomainConfig before = DomainXml.Parse(inner.ToString());
+                mine.AddRange(before.Disks.Where(d => d.Device == "disk" && !d.ReadOnly && d.Path is not null && d.SourceType is null or "file").Select(d => d.Path!));
+            }
+        }
+
+        mine = mine.Distinct(StringComparer.Ordinal).ToList();
         if (mine.Count == 0)
         {
             return mine;

@@ -56,6 +56,66 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 
     protected override void StopProcessing() => _cts.Cancel();
 
+    /// <summary>The VMs named (exactly or by wildcard) on one connection; misses are VmNotFound errors, unmatched wildcards are silent.</summary>
+    protected IEnumerable<KvmVm> ResolveVms(KvmConnection connection, IEnumerable<string> names)
+    {
+        List<KvmVm>? all = null;
+        foreach (string n in names)
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(n))
+            {
+                KvmVm? vm = VmService.GetByName(connection, n);
+                if (vm is null)
+                {
+                    WriteError(ErrorRecords.VmNotFound(n, $"named '{n}'", connection.Uri));
+                    continue;
+                }
+
+                yield return vm;
+                continue;
+            }
+
+            WildcardPattern pattern;
+            try
+            {
+                pattern = WildcardPattern.Get(n, WildcardOptions.IgnoreCase);
+                _ = pattern.IsMatch(string.Empty);
+            }
+            catch (WildcardPatternException e)
+            {
+                WriteError(ErrorRecords.InvalidWildcard(n, e));
+                continue;
+            }
+
+            all ??= VmService.List(connection, CancelToken).ToList();
+            foreach (KvmVm vm in all.Where(v => pattern.IsMatch(v.Name)))
+            {
+                yield return vm;
+            }
+        }
+    }
+
+    /// <summary>Runs one item's work: KvmPS and libvirt failures become that item's non-terminating error.</summary>
+    protected void Guard(object target, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (KvmOperationException e)
+        {
+            WriteError(ErrorRecords.FromOperation(e, e.Target ?? target));
+        }
+        catch (VmSpecException e)
+        {
+            WriteError(ErrorRecords.FromSpec(e, target));
+        }
+        catch (LibvirtException e)
+        {
+            WriteError(ErrorRecords.FromLibvirt(e, target, e.Code == LibvirtErrorCode.OperationInvalid ? "VmStateInvalid" : null));
+        }
+    }
+
     void IKvmLog.Verbose(string message) => WriteVerbose(message);
 
     void IKvmLog.Warning(string message) => WriteWarning(message);

@@ -37,16 +37,16 @@ public abstract class KvmVmCmdlet : KvmCmdlet
         foreach (KvmVm vm in VM)
         {
             CancelToken.ThrowIfCancellationRequested();
-            Guard(vm, () => ProcessVm(vm));
+            Guard(vm.Name, () => ProcessVm(vm));
         }
     }
 
     protected sealed override void ProcessConnection(KvmConnection connection)
     {
-        foreach (KvmVm vm in ResolveByName(connection))
+        foreach (KvmVm vm in ResolveVms(connection, Name))
         {
             CancelToken.ThrowIfCancellationRequested();
-            Guard(vm, () => ProcessVm(vm));
+            Guard(vm.Name, () => ProcessVm(vm));
         }
     }
 
@@ -70,60 +70,6 @@ public abstract class KvmVmCmdlet : KvmCmdlet
         if (passthru)
         {
             WriteVm(vm);
-        }
-    }
-
-    private IEnumerable<KvmVm> ResolveByName(KvmConnection connection)
-    {
-        List<KvmVm>? all = null;
-        foreach (string n in Name)
-        {
-            if (!WildcardPattern.ContainsWildcardCharacters(n))
-            {
-                KvmVm? vm = VmService.GetByName(connection, n);
-                if (vm is null)
-                {
-                    WriteError(ErrorRecords.VmNotFound(n, $"named '{n}'", connection.Uri));
-                    continue;
-                }
-
-                yield return vm;
-                continue;
-            }
-
-            WildcardPattern pattern;
-            try
-            {
-                pattern = WildcardPattern.Get(n, WildcardOptions.IgnoreCase);
-                _ = pattern.IsMatch(string.Empty);
-            }
-            catch (WildcardPatternException e)
-            {
-                WriteError(ErrorRecords.InvalidWildcard(n, e));
-                continue;
-            }
-
-            all ??= VmService.List(connection, CancelToken).ToList();
-            foreach (KvmVm vm in all.Where(v => pattern.IsMatch(v.Name)))
-            {
-                yield return vm;
-            }
-        }
-    }
-
-    private void Guard(KvmVm vm, Action action)
-    {
-        try
-        {
-            action();
-        }
-        catch (KvmOperationException e)
-        {
-            WriteError(ErrorRecords.FromOperation(e, e.Target ?? vm.Name));
-        }
-        catch (LibvirtException e)
-        {
-            WriteError(ErrorRecords.FromLibvirt(e, vm.Name, e.Code == LibvirtErrorCode.OperationInvalid ? "VmStateInvalid" : null));
         }
     }
 }

@@ -16,6 +16,26 @@ public sealed class KvmVmNameCompleter : IArgumentCompleter
     }
 }
 
+/// <summary>Completes snapshot names of the VM named in -VMName, from snapshot lists already read (Get-KvmSnapshot).</summary>
+public sealed class KvmSnapshotNameCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        object? raw = fakeBoundParameters.Contains("VMName") ? fakeBoundParameters["VMName"] : null;
+        raw = raw is PSObject p ? p.BaseObject : raw;
+        string? vm = raw switch
+        {
+            string s => s,
+            IEnumerable e => e.Cast<object>().FirstOrDefault()?.ToString(),
+            _ => raw?.ToString(),
+        };
+        IEnumerable<string> names = CompletionSupport.CachedConnections(fakeBoundParameters)
+            .SelectMany(c => vm is null ? c.CachedSnapshotNames.Values.SelectMany(x => x) : c.CachedSnapshotNames.TryGetValue(vm, out var list) ? list : []);
+        return CompletionSupport.Results(names, wordToComplete);
+    }
+}
+
 /// <summary>Completes -Connection with the URIs of known connections.</summary>
 public sealed class KvmConnectionCompleter : IArgumentCompleter
 {

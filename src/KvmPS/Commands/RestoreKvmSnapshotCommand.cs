@@ -1,0 +1,66 @@
+using System.Management.Automation;
+using KvmPS.Completion;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+
+namespace KvmPS.Commands;
+
+/// <summary>Reverts VMs to a snapshot; a running VM is replaced by the snapshot's state.</summary>
+[Cmdlet(VerbsData.Restore, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = SnapshotSet)]
+[OutputType(typeof(KvmVm))]
+public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = SnapshotSet)]
+    [ValidateNotNullOrEmpty]
+    public KvmSnapshot[] Snapshot { get; set; } = [];
+
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = VMNameSet)]
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = VMSet)]
+    [ArgumentCompleter(typeof(KvmSnapshotNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Name { get; set; } = string.Empty;
+
+    [Parameter]
+    public SwitchParameter Start { get; set; }
+
+    [Parameter]
+    public SwitchParameter Paused { get; set; }
+
+    [Parameter]
+    public SwitchParameter Passthru { get; set; }
+
+    protected override void ProcessVm(KvmVm vm)
+    {
+        foreach (KvmSnapshot s in Match(vm, SnapshotService.List(vm), [Name]))
+        {
+            Restore(s);
+        }
+    }
+
+    protected override void ProcessSnapshots()
+    {
+        foreach (KvmSnapshot s in Snapshot)
+        {
+            Guard(s.Name, () => Restore(s));
+        }
+    }
+
+    private void Restore(KvmSnapshot s)
+    {
+        if (Start && Paused)
+        {
+            throw new KvmOperationException("ConflictingParameters", "-Start and -Paused cannot be used together.", s.Name);
+        }
+
+        if (!ShouldProcess(Describe(s), "Restore (the VM's current state is replaced)"))
+        {
+            return;
+        }
+
+        SnapshotService.Restore(s, Start, Paused, this);
+        if (Passthru)
+        {
+            WriteObject(VmService.GetByUuid(s.Connection, s.VMUuid));
+        }
+    }
+}
