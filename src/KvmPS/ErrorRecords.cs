@@ -63,7 +63,12 @@ internal static class ErrorRecords
     {
         ErrorCategory category = e.ErrorId switch
         {
-            "VmStateInvalid" => ErrorCategory.InvalidOperation,
+            "VmStateInvalid" or "BackupCheckpointConflict" => ErrorCategory.InvalidOperation,
+            "SnapshotExists" or "DestinationNotEmpty" => ErrorCategory.ResourceExists,
+            "SnapshotNotFound" or "NoFullBackup" or "CheckpointMissing" or "BackupNotFound" or "QemuImgNotFound" => ErrorCategory.ObjectNotFound,
+            "SnapshotUnsupported" or "SnapshotRenameUnsupported" or "BackupRemoteUnsupported" => ErrorCategory.NotImplemented,
+            "GuestAgentUnavailable" => ErrorCategory.ResourceUnavailable,
+            "ConflictingParameters" or "BackupSetMismatch" => ErrorCategory.InvalidArgument,
             "StopTimeout" or "WaitTimeout" => ErrorCategory.OperationTimeout,
             "VmExists" or "DiskExists" => ErrorCategory.ResourceExists,
             "VmNotFound" or "StoragePoolNotFound" or "NetworkNotFound" or "BaseImageNotFound" or "DiskNotFound" => ErrorCategory.ObjectNotFound,

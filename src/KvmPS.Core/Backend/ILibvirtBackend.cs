@@ -129,6 +129,18 @@ public interface ILibvirtConnection : IDisposable
     void RevertToSnapshot(DomainRef domain, string name, SnapshotRevertFlags flags);
     void DeleteSnapshot(DomainRef domain, string name, SnapshotDeleteFlags flags);
 
+    // --- backup jobs and checkpoints ---
+    /// <summary>Starts a backup job (push mode writes the target files); optionally creates a checkpoint with it.</summary>
+    void BeginBackup(DomainRef domain, string backupXml, string? checkpointXml, uint flags);
+    /// <summary>The domain's current job: type (virDomainJobType) and statistics. <paramref name="completed"/>: the last finished job.</summary>
+    (int Type, IReadOnlyList<TypedParameter> Stats) GetJobStats(DomainRef domain, bool completed);
+    void AbortJob(DomainRef domain);
+    IReadOnlyList<string> ListCheckpointNames(DomainRef domain);
+    /// <summary>Freezes the guest's file systems through its agent; returns how many were frozen.</summary>
+    int FreezeFileSystems(DomainRef domain);
+    int ThawFileSystems(DomainRef domain);
+    void DeleteCheckpoint(DomainRef domain, string name, uint flags);
+
     // --- storage (REMOTE_PROC_STORAGE_*) ---
     IReadOnlyList<string> ListStoragePoolNames();
     StoragePoolInfo GetStoragePool(string name);

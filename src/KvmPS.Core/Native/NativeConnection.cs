@@ -425,6 +425,60 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
         return new(NativeCall.Check(NativeMethods.virDomainSnapshotLookupByName(h, name, 0), "virDomainSnapshotLookupByName"));
     }
 
+    // ---------------- backup jobs and checkpoints ----------------
+
+    public void BeginBackup(DomainRef domain, string backupXml, string? checkpointXml, uint flags)
+    {
+        LibvirtLibrary.RequireExport("virDomainBackupBegin", "6.0.0");
+        OnDomain(domain, h => NativeMethods.virDomainBackupBegin(h, backupXml, checkpointXml, flags), "virDomainBackupBegin");
+    }
+
+    public (int Type, IReadOnlyList<TypedParameter> Stats) GetJobStats(DomainRef domain, bool completed)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        NativeCall.Check(NativeMethods.virDomainGetJobStats(h, out int type, out IntPtr pars, out int n, completed ? 1u : 0u), "virDomainGetJobStats");
+        try
+        {
+            return (type, ReadParams((VirTypedParameter*)pars, n));
+        }
+        finally
+        {
+            NativeMethods.virTypedParamsFree(pars, n);
+        }
+    }
+
+    public void AbortJob(DomainRef domain) => OnDomain(domain, h => NativeMethods.virDomainAbortJob(h), "virDomainAbortJob");
+
+    public int FreezeFileSystems(DomainRef domain)
+        => OnDomain<int>(domain, h => NativeMethods.virDomainFSFreeze(h, IntPtr.Zero, 0, 0), "virDomainFSFreeze");
+
+    public int ThawFileSystems(DomainRef domain)
+        => OnDomain<int>(domain, h => NativeMethods.virDomainFSThaw(h, IntPtr.Zero, 0, 0), "virDomainFSThaw");
+
+    public IReadOnlyList<string> ListCheckpointNames(DomainRef domain)
+    {
+        LibvirtLibrary.RequireExport("virDomainListAllCheckpoints", "5.6.0");
+        using SafeDomainHandle h = Open(domain.Uuid);
+        int n = NativeCall.Check(NativeMethods.virDomainListAllCheckpoints(h, out IntPtr array, 0), "virDomainListAllCheckpoints");
+        var names = new string[n];
+        IntPtr* cps = (IntPtr*)array;
+        for (int i = 0; i < n; i++)
+        {
+            names[i] = Marshal.PtrToStringUTF8(NativeMethods.virDomainCheckpointGetName(cps[i])) ?? string.Empty;
+            NativeMethods.virDomainCheckpointFree(cps[i]);
+        }
+
+        LibvirtLibrary.Free(array);
+        return names;
+    }
+
+    public void DeleteCheckpoint(DomainRef domain, string name, uint flags)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        using SafeDomainCheckpointHandle cp = new(NativeCall.Check(NativeMethods.virDomainCheckpointLookupByName(h, name, 0), "virDomainCheckpointLookupByName"));
+        NativeCall.Check(NativeMethods.virDomainCheckpointDelete(cp, flags), "virDomainCheckpointDelete");
+    }
+
     // ---------------- storage ----------------
 
     public IReadOnlyList<string> ListStoragePoolNames()

@@ -97,6 +97,17 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int virDomainRevertToSnapshot(SafeDomainSnapshotHandle snap, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainSnapshotDelete(SafeDomainSnapshotHandle snap, uint flags);
 
+    // Backup and checkpoints
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainBackupBegin(SafeDomainHandle dom, string backupXml, string? checkpointXml, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainGetJobStats(SafeDomainHandle dom, out int type, out IntPtr pars, out int npars, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainAbortJob(SafeDomainHandle dom);
+    [LibraryImport(Lib)] internal static partial int virDomainFSFreeze(SafeDomainHandle dom, IntPtr mountpoints, uint nmountpoints, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainFSThaw(SafeDomainHandle dom, IntPtr mountpoints, uint nmountpoints, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainListAllCheckpoints(SafeDomainHandle dom, out IntPtr cps, uint flags);
+    [LibraryImport(Lib)] internal static partial IntPtr virDomainCheckpointGetName(IntPtr cp);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainCheckpointLookupByName(SafeDomainHandle dom, string name, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainCheckpointDelete(SafeDomainCheckpointHandle cp, uint flags);
+
     // Storage
     [LibraryImport(Lib)] internal static partial int virConnectListAllStoragePools(SafeConnectHandle conn, out IntPtr pools, uint flags);
     [LibraryImport(Lib)] internal static partial IntPtr virStoragePoolGetName(IntPtr pool);

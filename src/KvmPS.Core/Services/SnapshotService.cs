@@ -8,8 +8,11 @@ namespace KvmPS.Core.Services;
 /// <summary>Takes, lists, restores and removes snapshots, choosing internal or external as the VM and libvirt allow.</summary>
 public static class SnapshotService
 {
-    /// <summary>libvirt can revert to and delete external snapshots from this version on.</summary>
+    /// <summary>libvirt can revert to external snapshots from this version on.</summary>
     public static readonly Version ExternalRevertVersion = new(9, 9, 0);
+
+    /// <summary>libvirt can delete external snapshots (merging the overlays) from this version on.</summary>
+    public static readonly Version ExternalDeleteVersion = new(9, 0, 0);
 
     /// <summary>libvirt can take internal snapshots of UEFI (pflash) VMs from this version on.</summary>
     public static readonly Version InternalPflashVersion = new(10, 10, 0);
@@ -112,7 +115,7 @@ public static class SnapshotService
     /// <summary>Reverts the VM to the snapshot; the VM runs, pauses or stays off as the snapshot (or the flags) say.</summary>
     public static void Restore(KvmSnapshot snapshot, bool start, bool paused, IKvmLog log)
     {
-        RequireExternalSupport(snapshot, "restore");
+        RequireExternalSupport(snapshot, "restore", ExternalRevertVersion);
         SnapshotRevertFlags flags = start ? SnapshotRevertFlags.Running : paused ? SnapshotRevertFlags.Paused : SnapshotRevertFlags.None;
         log.Verbose($"Reverting VM '{snapshot.VMName}' to snapshot '{snapshot.Name}'");
         var d = new DomainRef(snapshot.VMName, snapshot.VMUuid, -1);
@@ -129,12 +132,49 @@ public static class SnapshotService
     /// <summary>Deletes the snapshot; its children are re-parented to its parent unless <paramref name="includeChildren"/>.</summary>
     public static void Remove(KvmSnapshot snapshot, bool includeChildren, IKvmLog log)
     {
-        RequireExternalSupport(snapshot, "remove");
+        RequireExternalSupport(snapshot, "remove", ExternalDeleteVersion);
         log.Verbose(includeChildren && snapshot.Children.Count > 0
             ? $"Removing snapshot '{snapshot.Name}' of VM '{snapshot.VMName}' and its {snapshot.Children.Count} child snapshot(s)"
             : $"Removing snapshot '{snapshot.Name}' of VM '{snapshot.VMName}'");
         var d = new DomainRef(snapshot.VMName, snapshot.VMUuid, -1);
-        snapshot.Connection.Invoke(c => c.DeleteSnapshot(d, snapshot.Name, includeChildren ? SnapshotDeleteFlags.Children : SnapshotDeleteFlags.None));
+        var memoryFiles = new List<string>();
+        if (snapshot.MemoryFile is not null)
+        {
+            memoryFiles.Add(snapshot.MemoryFile);
+        }
+
+        if (includeChildren)
+        {
+            // every descendant goes too: collect their memory files first
+            List<KvmSnapshot> all = snapshot.Connection.Invoke(c => c.ListSnapshots(d)).Select(x => Parse(x, new KvmVm(snapshot.Connection, d))).ToList();
+            var queue = new Queue<string>([snapshot.Name]);
+            while (queue.Count > 0)
+            {
+                string parent = queue.Dequeue();
+                foreach (KvmSnapshot child in all.Where(x => x.Parent == parent))
+                {
+                    queue.Enqueue(child.Name);
+                    if (child.MemoryFile is not null)
+                    {
+                        memoryFiles.Add(child.MemoryFile);
+                    }
+                }
+            }
+        }
+
+        try
+        {
+            snapshot.Connection.Invoke(c => c.DeleteSnapshot(d, snapshot.Name, includeChildren ? SnapshotDeleteFlags.Children : SnapshotDeleteFlags.None));
+            foreach (string file in memoryFiles.Where(f => !snapshot.Connection.IsRemote && File.Exists(f)))
+            {
+                log.Verbose($"Deleting the snapshot's memory file {file}");
+                File.Delete(file);
+            }
+        }
+        catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoDomainSnapshot)
+        {
+            throw new KvmOperationException("SnapshotNotFound", $"VM '{snapshot.VMName}' has no snapshot '{snapshot.Name}' any more.", snapshot.Name, e);
+        }
     }
 
     /// <summary>
@@ -157,28 +197,40 @@ public static class SnapshotService
             throw new KvmOperationException("SnapshotRenameUnsupported",
                 $"Snapshot '{snapshot.Name}' is internal: its name is stored inside the VM's qcow2 images, and libvirt cannot rename it.", snapshot.Name)
             {
-                Hint = "Describe it instead (the description is free text), or take a new snapshot with the name you want.",
+                Hint = "Take a new snapshot with the name you want (Checkpoint-KvmVm -SnapshotName) and remove the old one.",
             };
         }
 
-        string xml = snapshot.Connection.Invoke(c => c.ListSnapshots(vmRef)).First(s => s.Name == snapshot.Name).Xml;
+        string xml = snapshot.Connection.Invoke(c => c.ListSnapshots(vmRef)).FirstOrDefault(s => s.Name == snapshot.Name)?.Xml
+            ?? throw new KvmOperationException("SnapshotNotFound", $"VM '{snapshot.VMName}' has no snapshot '{snapshot.Name}' any more.", snapshot.Name);
         XElement root = XElement.Parse(xml);
         root.SetElementValue("name", newName);
         log.Verbose($"Renaming snapshot '{snapshot.Name}' of VM '{snapshot.VMName}' to '{newName}' (redefining its metadata)");
         SnapshotCreateFlags flags = SnapshotCreateFlags.Redefine | (snapshot.IsCurrent ? SnapshotCreateFlags.Current : 0);
+        // Children first point at the new name (redefined), then the old entry goes: if a step fails, the old
+        // entry is still there and the new one is removed again.
         snapshot.Connection.Invoke(c => c.CreateSnapshot(vmRef, root.ToString(), flags));
+        var repointed = new List<(string Child, string OldXml)>();
         try
         {
-            snapshot.Connection.Invoke(c => c.DeleteSnapshot(vmRef, snapshot.Name, SnapshotDeleteFlags.MetadataOnly));
             foreach (string child in snapshot.Children)
             {
-                XElement cx = XElement.Parse(snapshot.Connection.Invoke(c => c.ListSnapshots(vmRef)).First(s => s.Name == child).Xml);
+                string oldXml = snapshot.Connection.Invoke(c => c.ListSnapshots(vmRef)).First(s => s.Name == child).Xml;
+                XElement cx = XElement.Parse(oldXml);
                 cx.Element("parent")?.SetElementValue("name", newName);
                 snapshot.Connection.Invoke(c => c.CreateSnapshot(vmRef, cx.ToString(), SnapshotCreateFlags.Redefine));
+                repointed.Add((child, oldXml));
             }
+
+            snapshot.Connection.Invoke(c => c.DeleteSnapshot(vmRef, snapshot.Name, SnapshotDeleteFlags.MetadataOnly));
         }
         catch (LibvirtException)
         {
+            foreach ((string _, string oldXml) in repointed)
+            {
+                snapshot.Connection.Invoke(c => c.CreateSnapshot(vmRef, oldXml, SnapshotCreateFlags.Redefine));
+            }
+
             snapshot.Connection.Invoke(c => c.DeleteSnapshot(vmRef, newName, SnapshotDeleteFlags.MetadataOnly));
             throw;
         }
@@ -207,15 +259,15 @@ public static class SnapshotService
         return (KvmSnapshotKind.Internal, "all disks are qcow2");
     }
 
-    private static void RequireExternalSupport(KvmSnapshot snapshot, string action)
+    private static void RequireExternalSupport(KvmSnapshot snapshot, string action, Version needed)
     {
-        if (snapshot.Kind == KvmSnapshotKind.External && snapshot.Connection.LibvirtVersion < ExternalRevertVersion
+        if (snapshot.Kind == KvmSnapshotKind.External && snapshot.Connection.LibvirtVersion < needed
             && string.Equals(snapshot.Connection.Hypervisor, "QEMU", StringComparison.OrdinalIgnoreCase))
         {
             throw new KvmOperationException("SnapshotUnsupported",
-                $"Snapshot '{snapshot.Name}' of VM '{snapshot.VMName}' is external; libvirt {snapshot.Connection.LibvirtVersion} on {snapshot.Connection.HostName} cannot {action} external snapshots. libvirt {ExternalRevertVersion} or later can.", snapshot.Name)
+                $"Snapshot '{snapshot.Name}' of VM '{snapshot.VMName}' is external; libvirt {snapshot.Connection.LibvirtVersion} on {snapshot.Connection.HostName} cannot {action} external snapshots. libvirt {needed} or later can.", snapshot.Name)
             {
-                Hint = $"Upgrade libvirt on the host to {ExternalRevertVersion} or later. The snapshot files are untouched.",
+                Hint = $"Upgrade libvirt on the host to {needed} or later. The snapshot files are untouched.",
             };
         }
     }

@@ -6,7 +6,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Gets the snapshots of VMs, with their place in the snapshot tree.</summary>
-[Cmdlet(VerbsCommon.Get, "KvmSnapshot", DefaultParameterSetName = VMNameSet)]
+[Cmdlet(VerbsCommon.Get, "KvmSnapshot", DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmSnapshot))]
 public sealed class GetKvmSnapshotCommand : KvmSnapshotCmdlet
 {

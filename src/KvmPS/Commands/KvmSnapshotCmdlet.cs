@@ -89,7 +89,18 @@ public abstract class KvmSnapshotCmdlet : KvmCmdlet
                 continue;
             }
 
-            var w = WildcardPattern.Get(p, WildcardOptions.IgnoreCase);
+            WildcardPattern w;
+            try
+            {
+                w = WildcardPattern.Get(p, WildcardOptions.IgnoreCase);
+                _ = w.IsMatch(string.Empty);
+            }
+            catch (WildcardPatternException e)
+            {
+                WriteError(ErrorRecords.InvalidWildcard(p, e));
+                continue;
+            }
+
             result.AddRange(all.Where(x => w.IsMatch(x.Name) && !result.Contains(x)));
         }
 

@@ -29,6 +29,15 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
     [Parameter]
     public SwitchParameter Passthru { get; set; }
 
+    protected override void BeginProcessing()
+    {
+        if (Start && Paused)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Start and -Paused cannot be used together."),
+                "ConflictingParameters", ErrorCategory.InvalidArgument, null));
+        }
+    }
+
     protected override void ProcessVm(KvmVm vm)
     {
         foreach (KvmSnapshot s in Match(vm, SnapshotService.List(vm), [Name]))
@@ -47,11 +56,6 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
 
     private void Restore(KvmSnapshot s)
     {
-        if (Start && Paused)
-        {
-            throw new KvmOperationException("ConflictingParameters", "-Start and -Paused cannot be used together.", s.Name);
-        }
-
         if (!ShouldProcess(Describe(s), "Restore (the VM's current state is replaced)"))
         {
             return;

@@ -1,0 +1,676 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Xml.Linq;
+using KvmPS.Core.Backend;
+using KvmPS.Core.Xml;
+
+namespace KvmPS.Core.Services;
+
+/// <summary>
+/// Full and incremental VM backups into a self-describing folder (a backup set), and restores from it.
+/// Running VMs use libvirt's push-mode backup job with checkpoints (the next incremental holds only the
+/// blocks changed since); shut-off VMs are copied with qemu-img. The set folder holds one subfolder per
+/// backup (disks, domain.xml, manifest.json) and kvmps-backup.json listing the chain.
+/// </summary>
+public static class BackupService
+{
+    public const string SetManifestName = "kvmps-backup.json";
+    private const int JobNone = 0;
+    private const int JobCompleted = 3;
+
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>Backs up <paramref name="vm"/> into the set folder <paramref name="destination"/>.</summary>
+    public static KvmBackup Backup(KvmVm vm, string destination, bool incremental, IReadOnlyCollection<string>? disks, bool quiesce, bool noCheckpoint,
+        IKvmLog log, CancellationToken cancel)
+    {
+        KvmConnection conn = vm.Connection;
+        if (conn.IsRemote)
+        {
+            throw new KvmOperationException("BackupRemoteUnsupported",
+                $"Backups are written by QEMU on the host; {conn.HostName} is another machine, so KvmPS cannot write the backup set there yet.", vm.Name)
+            {
+                Hint = "Run Backup-KvmVm on the KVM host itself (for example through PowerShell remoting).",
+            };
+        }
+
+        KvmVm now = VmService.Refresh(vm);
+        bool running = now.Id is not null;
+        string set = Path.GetFullPath(destination);
+        SetManifest? manifest = ReadSet(set);
+        if (incremental)
+        {
+            if (manifest is null || manifest.Backups.Count == 0)
+            {
+                throw new KvmOperationException("NoFullBackup", $"'{set}' holds no backup of VM '{vm.Name}' to build an incremental backup on.", set)
+                {
+                    Hint = "Take a full backup into this folder first (Backup-KvmVm without -Incremental).",
+                };
+            }
+
+            if (manifest.VmUuid != vm.Uuid)
+            {
+                throw new KvmOperationException("BackupSetMismatch", $"The backup set in '{set}' belongs to VM '{manifest.VmName}' ({manifest.VmUuid}), not '{vm.Name}'.", set);
+            }
+        }
+        else if (Directory.Exists(set) && Directory.EnumerateFileSystemEntries(set).Any())
+        {
+            throw new KvmOperationException("DestinationNotEmpty", $"'{set}' is not empty; a full backup starts a new backup set in an empty folder.", set)
+            {
+                Hint = "Choose a new or empty folder, or add -Incremental to extend the set in it.",
+            };
+        }
+
+        DomainConfig config = DomainXml.Parse(conn.Invoke(c => c.GetDomainXml(vm.Ref, DomainXmlFlags.Inactive)));
+        List<KvmVmDisk> all = config.Disks.Where(d => d.Device == "disk" && d.Path is not null).ToList();
+        List<KvmVmDisk> chosen = disks is { Count: > 0 } ? all.Where(d => disks.Contains(d.Target, StringComparer.Ordinal)).ToList() : all;
+        if (disks is { Count: > 0 } && disks.FirstOrDefault(t => all.All(d => d.Target != t)) is { } missing)
+        {
+            throw new KvmOperationException("DiskNotFound", $"VM '{vm.Name}' has no disk '{missing}' (it has {string.Join(", ", all.Select(d => d.Target))}).", missing);
+        }
+
+        if (chosen.Count == 0)
+        {
+            throw new KvmOperationException("DiskNotFound", $"VM '{vm.Name}' has no disk to back up.", vm.Name);
+        }
+
+        BackupEntry? parent = incremental ? manifest!.Backups[^1] : null;
+        if (incremental && !running)
+        {
+            throw new KvmOperationException("VmStateInvalid",
+                $"An incremental backup needs VM '{vm.Name}' running (changed blocks are tracked by QEMU); it is {now.State}.", vm.Name)
+            {
+                Hint = "Start the VM, or take a full backup into a new folder.",
+            };
+        }
+
+        if (incremental && (parent!.Checkpoint is null || !conn.Invoke(c => c.ListCheckpointNames(vm.Ref)).Contains(parent.Checkpoint)))
+        {
+            throw new KvmOperationException("CheckpointMissing",
+                $"The last backup in '{set}' ({parent.Name}) left {(parent.Checkpoint is null ? "no checkpoint" : $"checkpoint '{parent.Checkpoint}', which VM '{vm.Name}' no longer has")}, so there is nothing to take changed blocks from.", set)
+            {
+                Hint = "Take a full backup into a new folder.",
+            };
+        }
+
+        int index = (manifest?.Backups.Count ?? 0) + 1;
+        DateTime start = DateTime.Now;
+        string name = $"{index:D4}-{(incremental ? "incremental" : "full")}-{start.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}";
+        string folder = Path.Combine(set, name);
+        Directory.CreateDirectory(folder);
+        var sw = Stopwatch.StartNew();
+        string? checkpoint = null;
+        try
+        {
+            List<KvmBackupDisk> written;
+            ulong bytes;
+            if (running)
+            {
+                bool wantCheckpoint = !noCheckpoint;
+                if (wantCheckpoint && SnapshotService.List(vm).Count > 0 && conn.LibvirtVersion < SnapshotService.ExternalRevertVersion)
+                {
+                    throw CheckpointConflict(vm, conn);
+                }
+
+                checkpoint = wantCheckpoint ? $"kvmps-{start.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}-{index:D4}" : null;
+                (written, bytes) = PushBackup(vm, config, chosen, folder, parent?.Checkpoint, checkpoint, quiesce, log, cancel);
+            }
+            else
+            {
+                if (quiesce)
+                {
+                    log.Verbose($"VM '{vm.Name}' is off: its disks are already consistent, -Quiesce is not needed");
+                }
+
+                (written, bytes) = OfflineCopy(vm, chosen, folder, log, cancel);
+            }
+
+            File.WriteAllText(Path.Combine(folder, "domain.xml"), conn.Invoke(c => c.GetDomainXml(vm.Ref, DomainXmlFlags.Inactive)));
+            var entry = new BackupEntry
+            {
+                Name = name,
+                Kind = incremental ? KvmBackupKind.Incremental : KvmBackupKind.Full,
+                Parent = parent?.Name,
+                Checkpoint = checkpoint,
+                StartTime = start,
+                DurationMs = (long)sw.Elapsed.TotalMilliseconds,
+                BytesWritten = bytes,
+                Disks = written.Select(d => new DiskEntry { Target = d.Target, File = Path.GetFileName(d.File), Format = d.Format, Capacity = d.CapacityBytes }).ToList(),
+            };
+            File.WriteAllText(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(entry, s_json));
+            manifest ??= new SetManifest { VmName = vm.Name, VmUuid = vm.Uuid, Host = conn.HostName };
+            manifest.Backups.Add(entry);
+            File.WriteAllText(Path.Combine(set, SetManifestName), JsonSerializer.Serialize(manifest, s_json));
+            if (!running)
+            {
+                log.Warning($"VM '{vm.Name}' was off: this full backup has no checkpoint, so the next incremental backup needs the VM running after a new full one.");
+            }
+
+            return ToBackup(manifest, entry, set);
+        }
+        catch (Exception e) when (e is LibvirtException or KvmOperationException or OperationCanceledException or IOException)
+        {
+            log.Verbose($"Backup of VM '{vm.Name}' failed or was stopped: removing {folder}");
+            TryDelete(folder);
+            if (checkpoint is not null)
+            {
+                try
+                {
+                    if (conn.Invoke(c => c.ListCheckpointNames(vm.Ref)).Contains(checkpoint))
+                    {
+                        conn.Invoke(c => c.DeleteCheckpoint(vm.Ref, checkpoint, 0));
+                    }
+                }
+                catch (LibvirtException ce)
+                {
+                    log.Warning($"Could not remove checkpoint '{checkpoint}' of the failed backup: {ce.Message}");
+                }
+            }
+
+            if (manifest is null)
+            {
+                TryDelete(set, onlyIfEmpty: true);
+            }
+
+            if (e is LibvirtException le && IsCheckpointSnapshotConflict(le))
+            {
+                throw CheckpointConflict(vm, conn, le);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>The backups found in <paramref name="path"/>: a set folder, or a folder holding set folders.</summary>
+    public static IReadOnlyList<KvmBackup> List(string path)
+    {
+        string full = Path.GetFullPath(path);
+        var result = new List<KvmBackup>();
+        IEnumerable<string> sets = File.Exists(Path.Combine(full, SetManifestName)) ? [full]
+            : Directory.Exists(full) ? Directory.EnumerateDirectories(full).Where(d => File.Exists(Path.Combine(d, SetManifestName))).Order(StringComparer.Ordinal)
+            : [];
+        foreach (string set in sets)
+        {
+            SetManifest m = ReadSet(set)!;
+            result.AddRange(m.Backups.Select(b => ToBackup(m, b, set)));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Rebuilds the disks of a backup (the full one plus the incrementals up to it) as new volumes in
+    /// <paramref name="pool"/> and defines the VM; with <paramref name="newName"/> it gets a new UUID and MACs.
+    /// </summary>
+    public static KvmVm Restore(KvmConnection connection, KvmBackup backup, string? newName, string? pool, IKvmLog log, CancellationToken cancel)
+    {
+        if (connection.IsRemote)
+        {
+            throw new KvmOperationException("BackupRemoteUnsupported", $"Restoring writes the disks on the host; {connection.HostName} is another machine.", backup.Path);
+        }
+
+        string qemuImg = QemuImg();
+        SetManifest set = ReadSet(backup.SetPath) ?? throw new KvmOperationException("BackupNotFound", $"'{backup.SetPath}' holds no backup set.", backup.SetPath);
+        List<BackupEntry> chain = Chain(set, backup.Name);
+        string name = newName ?? backup.VMName;
+        VmSpecValidator.ValidateName(name);
+        if (VmService.GetByName(connection, name) is not null)
+        {
+            throw new KvmOperationException("VmExists", $"A VM named '{name}' already exists on {connection.Uri}.", name)
+            {
+                Hint = "Use -Name to restore it beside the original under another name.",
+            };
+        }
+
+        if (newName is null && VmService.GetByUuid(connection, backup.VMUuid) is { } same)
+        {
+            throw new KvmOperationException("VmExists", $"VM '{same.Name}' on {connection.Uri} already has the backup's UUID {backup.VMUuid}.", name)
+            {
+                Hint = "Use -Name to restore it beside the original (it then gets a new UUID).",
+            };
+        }
+
+        string poolName = pool ?? VmProvisioner.DefaultPool;
+        VmProvisioner.EnsurePool(connection, poolName, log);
+        string dir = VmProvisioner.PoolTargetPath(connection, poolName)
+            ?? throw new KvmOperationException("StoragePoolNotFound", $"Storage pool '{poolName}' has no folder to restore disks into.", poolName);
+        BackupEntry target = chain[^1];
+        var created = new List<string>();
+        DomainRef? defined = null;
+        string temp = Directory.CreateTempSubdirectory("kvmps-restore-").FullName;
+        try
+        {
+            var newPaths = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (DiskEntry disk in target.Disks)
+            {
+                cancel.ThrowIfCancellationRequested();
+                string file = Path.Combine(dir, $"{VmProvisioner.SafeFileName(name)}{(target.Disks.Count > 1 || disk.Target != "vda" ? "-" + disk.Target : string.Empty)}.qcow2");
+                if (File.Exists(file))
+                {
+                    throw new KvmOperationException("DiskExists", $"'{file}' already exists; it was not touched.", file);
+                }
+
+                // Link the chain (copies of the incrementals, so the backup set stays as it is), then flatten it.
+                string top = Path.Combine(set.Path!, chain[0].Name, chain[0].Disks.First(d => d.Target == disk.Target).File);
+                for (int i = 1; i < chain.Count; i++)
+                {
+                    DiskEntry part = chain[i].Disks.FirstOrDefault(d => d.Target == disk.Target)
+                        ?? throw new KvmOperationException("BackupIncomplete", $"Backup '{chain[i].Name}' has no copy of disk '{disk.Target}'.", chain[i].Name);
+                    string copy = Path.Combine(temp, $"{i:D4}-{part.File}");
+                    File.Copy(Path.Combine(set.Path!, chain[i].Name, part.File), copy);
+                    RunQemuImg(qemuImg, ["rebase", "-u", "-F", "qcow2", "-b", top, copy], cancel);
+                    top = copy;
+                }
+
+                log.Verbose($"Rebuilding disk {disk.Target} from {chain.Count} backup(s) into {file}");
+                log.Progress($"Restoring {name}", $"disk {disk.Target}", (int)(100.0 * newPaths.Count / target.Disks.Count));
+                RunQemuImg(qemuImg, ["convert", "-O", "qcow2", top, file], cancel);
+                created.Add(file);
+                newPaths[disk.Target] = file;
+            }
+
+            connection.Invoke(c => c.RefreshStoragePool(poolName));
+            XElement domain = XElement.Parse(File.ReadAllText(Path.Combine(backup.Path, "domain.xml")));
+            domain.SetElementValue("name", name);
+            if (newName is not null)
+            {
+                domain.Element("uuid")?.Remove();
+                foreach (XElement mac in domain.Descendants("interface").Elements("mac").ToList())
+                {
+                    mac.Remove();
+                }
+
+                domain.Element("os")?.Element("nvram")?.Remove();
+            }
+
+            foreach (XElement d in domain.Element("devices")?.Elements("disk").ToList() ?? [])
+            {
+                string? t = (string?)d.Element("target")?.Attribute("dev");
+                if ((string?)d.Attribute("device") is null or "disk")
+                {
+                    if (t is not null && newPaths.TryGetValue(t, out string? p))
+                    {
+                        d.SetAttributeValue("type", "file");
+                        d.Element("source")?.Remove();
+                        d.Element("backingStore")?.Remove();
+                        d.Element("driver")?.SetAttributeValue("type", "qcow2");
+                        d.Element("driver")?.AddAfterSelf(new XElement("source", new XAttribute("file", p)));
+                    }
+                    else
+                    {
+                        log.Warning($"Disk {t} was not in the backup: the restored VM does not get it.");
+                        d.Remove();
+                    }
+                }
+            }
+
+            log.Verbose($"Defining VM '{name}' from the backup's definition");
+            defined = connection.Invoke(c => c.DefineDomain(domain.ToString(), 0));
+            log.Progress($"Restoring {name}", "done", 100, completed: true);
+            return VmService.GetByUuid(connection, defined.Value.Uuid)!;
+        }
+        catch (Exception e) when (e is LibvirtException or KvmOperationException or OperationCanceledException or IOException)
+        {
+            foreach (string f in created)
+            {
+                TryDeleteFile(f);
+            }
+
+            if (created.Count > 0)
+            {
+                try
+                {
+                    connection.Invoke(c => c.RefreshStoragePool(poolName));
+                }
+                catch (LibvirtException)
+                {
+                    // the files are gone either way
+                }
+            }
+
+            throw;
+        }
+        finally
+        {
+            TryDelete(temp);
+        }
+    }
+
+    private static (List<KvmBackupDisk> Disks, ulong Bytes) PushBackup(KvmVm vm, DomainConfig config, List<KvmVmDisk> chosen, string folder,
+        string? incrementalFrom, string? checkpoint, bool quiesce, IKvmLog log, CancellationToken cancel)
+    {
+        KvmConnection conn = vm.Connection;
+        var targets = chosen.ToDictionary(d => d.Target, d => Path.Combine(folder, $"{d.Target}.qcow2"));
+        var backupXml = new XElement("domainbackup", new XAttribute("mode", "push"),
+            incrementalFrom is null ? null : new XElement("incremental", incrementalFrom),
+            new XElement("disks", config.Disks.Where(d => d.Device == "disk").Select(d => targets.TryGetValue(d.Target, out string? file)
+                ? new XElement("disk", new XAttribute("name", d.Target), new XAttribute("backup", "yes"), new XAttribute("type", "file"),
+                    new XElement("target", new XAttribute("file", file)), new XElement("driver", new XAttribute("type", "qcow2")))
+                : new XElement("disk", new XAttribute("name", d.Target), new XAttribute("backup", "no")))));
+        XElement? checkpointXml = checkpoint is null ? null : new XElement("domaincheckpoint", new XElement("name", checkpoint),
+            new XElement("disks", config.Disks.Where(d => d.Device == "disk").Select(d => new XElement("disk", new XAttribute("name", d.Target),
+                new XAttribute("checkpoint", targets.ContainsKey(d.Target) ? "bitmap" : "no")))));
+
+        bool frozen = false;
+        if (quiesce)
+        {
+            try
+            {
+                log.Verbose($"Freezing the file systems of VM '{vm.Name}' through its guest agent");
+                conn.Invoke(c => c.FreezeFileSystems(vm.Ref));
+                frozen = true;
+            }
+            catch (LibvirtException e) when (!e.IsConnectionFailure)
+            {
+                throw new KvmOperationException("GuestAgentUnavailable",
+                    $"Cannot quiesce VM '{vm.Name}': its guest agent does not answer ({e.Message}). No backup was taken.", vm.Name, e)
+                {
+                    Hint = "Install and start qemu-guest-agent in the guest, or back up without -Quiesce.",
+                };
+            }
+        }
+
+        try
+        {
+            log.Verbose($"Starting a {(incrementalFrom is null ? "full" : $"incremental (since checkpoint {incrementalFrom})")} backup job of VM '{vm.Name}' into {folder}{(checkpoint is null ? " without a checkpoint" : $", checkpoint {checkpoint}")}");
+            conn.Invoke(c => c.BeginBackup(vm.Ref, backupXml.ToString(), checkpointXml?.ToString(), 0));
+        }
+        finally
+        {
+            if (frozen)
+            {
+                try
+                {
+                    conn.Invoke(c => c.ThawFileSystems(vm.Ref));
+                }
+                catch (LibvirtException e)
+                {
+                    log.Warning($"Could not thaw the file systems of VM '{vm.Name}': {e.Message}");
+                }
+            }
+        }
+
+        string activity = $"Backing up {vm.Name}";
+        ulong total = 0;
+        try
+        {
+            while (true)
+            {
+                (int type, IReadOnlyList<TypedParameter> stats) = conn.Invoke(c => c.GetJobStats(vm.Ref, completed: false));
+                if (type == JobNone)
+                {
+                    break;
+                }
+
+                ulong processed = Stat(stats, "data_processed") ?? 0;
+                total = Stat(stats, "data_total") ?? total;
+                log.Progress(activity, $"{ByteSize.Format(processed)} of {ByteSize.Format(total)}", total == 0 ? 0 : (int)Math.Min(99, 100 * processed / total));
+                if (cancel.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(250)))
+                {
+                    log.Verbose($"Stopping: aborting the backup job of VM '{vm.Name}'");
+                    try
+                    {
+                        conn.Invoke(c => c.AbortJob(vm.Ref));
+                    }
+                    catch (LibvirtException)
+                    {
+                        // it may have finished meanwhile
+                    }
+
+                    WaitJobGone(vm);
+                    cancel.ThrowIfCancellationRequested();
+                }
+            }
+        }
+        finally
+        {
+            log.Progress(activity, "done", 100, completed: true);
+        }
+
+        (int done, IReadOnlyList<TypedParameter> final) = conn.Invoke(c => c.GetJobStats(vm.Ref, completed: true));
+        if (done != JobCompleted)
+        {
+            string why = final.FirstOrDefault(p => p.Name == "errmsg").Value as string ?? $"the job ended with state {done}";
+            throw new KvmOperationException("BackupFailed", $"The backup job of VM '{vm.Name}' failed: {why}", vm.Name);
+        }
+
+        ulong bytes = Stat(final, "data_total") ?? total;
+        var disks = chosen.Select(d => new KvmBackupDisk
+        {
+            Target = d.Target,
+            File = targets[d.Target],
+            Format = "qcow2",
+            CapacityBytes = TryCapacity(conn, d.Path!),
+            SizeBytes = (ulong)new FileInfo(targets[d.Target]).Length,
+        }).ToList();
+        return (disks, bytes);
+    }
+
+    private static (List<KvmBackupDisk> Disks, ulong Bytes) OfflineCopy(KvmVm vm, List<KvmVmDisk> chosen, string folder, IKvmLog log, CancellationToken cancel)
+    {
+        string qemuImg = QemuImg();
+        var result = new List<KvmBackupDisk>();
+        ulong bytes = 0;
+        for (int i = 0; i < chosen.Count; i++)
+        {
+            KvmVmDisk d = chosen[i];
+            string file = Path.Combine(folder, $"{d.Target}.qcow2");
+            log.Progress($"Backing up {vm.Name}", $"copying {d.Target} ({d.Path})", 100 * i / chosen.Count);
+            log.Verbose($"VM '{vm.Name}' is off: copying disk {d.Target} ({d.Path}) with qemu-img");
+            RunQemuImg(qemuImg, ["convert", "-O", "qcow2", d.Path!, file], cancel);
+            ulong size = (ulong)new FileInfo(file).Length;
+            bytes += size;
+            result.Add(new KvmBackupDisk { Target = d.Target, File = file, Format = "qcow2", CapacityBytes = TryCapacity(vm.Connection, d.Path!), SizeBytes = size });
+        }
+
+        log.Progress($"Backing up {vm.Name}", "done", 100, completed: true);
+        return (result, bytes);
+    }
+
+    private static void WaitJobGone(KvmVm vm)
+    {
+        for (int i = 0; i < 100; i++)
+        {
+            if (vm.Connection.Invoke(c => c.GetJobStats(vm.Ref, completed: false)).Type == JobNone)
+            {
+                return;
+            }
+
+            Thread.Sleep(100);
+        }
+    }
+
+    private static List<BackupEntry> Chain(SetManifest set, string name)
+    {
+        int end = set.Backups.FindIndex(b => b.Name == name);
+        if (end < 0)
+        {
+            throw new KvmOperationException("BackupNotFound", $"The backup set in '{set.Path}' has no backup '{name}'.", name);
+        }
+
+        int start = set.Backups.FindLastIndex(end, b => b.Kind == KvmBackupKind.Full);
+        if (start < 0)
+        {
+            throw new KvmOperationException("BackupIncomplete", $"No full backup precedes '{name}' in '{set.Path}'.", name);
+        }
+
+        return set.Backups.GetRange(start, end - start + 1);
+    }
+
+    private static KvmOperationException CheckpointConflict(KvmVm vm, KvmConnection conn, Exception? inner = null)
+        => new("BackupCheckpointConflict",
+            $"VM '{vm.Name}' has snapshots, and libvirt {conn.LibvirtVersion} cannot create the backup checkpoint that incremental backups need while a VM has snapshots.", vm.Name, inner)
+        {
+            Hint = "Use -NoCheckpoint for a full backup without a checkpoint (no incrementals build on it), or remove the VM's snapshots (Remove-KvmSnapshot) first.",
+        };
+
+    private static bool IsCheckpointSnapshotConflict(LibvirtException e)
+        => e.Message.Contains("snapshot", StringComparison.OrdinalIgnoreCase) && e.Message.Contains("checkpoint", StringComparison.OrdinalIgnoreCase);
+
+    private static ulong? Stat(IReadOnlyList<TypedParameter> stats, string name)
+        => stats.FirstOrDefault(p => p.Name == name) is { Name: not null } p ? p.AsUInt64() : null;
+
+    private static ulong TryCapacity(KvmConnection conn, string path)
+    {
+        try
+        {
+            return conn.Invoke(c => c.LookupStorageVolumeByPath(path))?.CapacityBytes ?? 0;
+        }
+        catch (LibvirtException)
+        {
+            return 0;
+        }
+    }
+
+    internal static string QemuImg()
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin").Split(Path.PathSeparator).Append("/usr/bin"))
+        {
+            string p = Path.Combine(dir, "qemu-img");
+            if (File.Exists(p))
+            {
+                return p;
+            }
+        }
+
+        throw new KvmOperationException("QemuImgNotFound", "qemu-img is not installed on this machine.", "qemu-img")
+        {
+            Hint = "Install it (Debian/Ubuntu: apt-get install qemu-utils).",
+        };
+    }
+
+    private static void RunQemuImg(string qemuImg, string[] args, CancellationToken cancel)
+    {
+        var psi = new ProcessStartInfo(qemuImg) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using Process p = Process.Start(psi)!;
+        Task<string> err = p.StandardError.ReadToEndAsync(CancellationToken.None);
+        _ = p.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        while (!p.WaitForExit(200))
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit();
+                cancel.ThrowIfCancellationRequested();
+            }
+        }
+
+        if (p.ExitCode != 0)
+        {
+            throw new IOException($"qemu-img {string.Join(' ', args)} failed: {err.Result.Trim()}");
+        }
+    }
+
+    private static SetManifest? ReadSet(string set)
+    {
+        string file = Path.Combine(set, SetManifestName);
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+
+        SetManifest m = JsonSerializer.Deserialize<SetManifest>(File.ReadAllText(file), s_json)
+            ?? throw new KvmOperationException("BackupSetInvalid", $"'{file}' is not a KvmPS backup manifest.", file);
+        m.Path = set;
+        return m;
+    }
+
+    private static KvmBackup ToBackup(SetManifest m, BackupEntry b, string set) => new()
+    {
+        VMName = m.VmName,
+        VMUuid = m.VmUuid,
+        Name = b.Name,
+        Path = Path.Combine(set, b.Name),
+        SetPath = set,
+        Kind = b.Kind,
+        Parent = b.Parent,
+        Checkpoint = b.Checkpoint,
+        StartTime = b.StartTime,
+        Duration = TimeSpan.FromMilliseconds(b.DurationMs),
+        BytesWritten = b.BytesWritten,
+        HostName = m.Host,
+        Disks = b.Disks.Select(d => new KvmBackupDisk
+        {
+            Target = d.Target,
+            File = Path.Combine(set, b.Name, d.File),
+            Format = d.Format,
+            CapacityBytes = d.Capacity,
+            SizeBytes = File.Exists(Path.Combine(set, b.Name, d.File)) ? (ulong)new FileInfo(Path.Combine(set, b.Name, d.File)).Length : 0,
+        }).ToList(),
+    };
+
+    private static void TryDelete(string dir, bool onlyIfEmpty = false)
+    {
+        try
+        {
+            if (Directory.Exists(dir) && (!onlyIfEmpty || !Directory.EnumerateFileSystemEntries(dir).Any()))
+            {
+                Directory.Delete(dir, recursive: !onlyIfEmpty);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static void TryDeleteFile(string file)
+    {
+        try
+        {
+            File.Delete(file);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private sealed class SetManifest
+    {
+        public int Format { get; set; } = 1;
+        public string VmName { get; set; } = string.Empty;
+        public Guid VmUuid { get; set; }
+        public string? Host { get; set; }
+        public List<BackupEntry> Backups { get; set; } = [];
+
+        [JsonIgnore]
+        public string? Path { get; set; }
+    }
+
+    private sealed class BackupEntry
+    {
+        public string Name { get; set; } = string.Empty;
+        public KvmBackupKind Kind { get; set; }
+        public string? Parent { get; set; }
+        public string? Checkpoint { get; set; }
+        public DateTime StartTime { get; set; }
+        public long DurationMs { get; set; }
+        public ulong BytesWritten { get; set; }
+        public List<DiskEntry> Disks { get; set; } = [];
+    }
+
+    private sealed class DiskEntry
+    {
+        public string Target { get; set; } = string.Empty;
+        public string File { get; set; } = string.Empty;
+        public string Format { get; set; } = "qcow2";
+        public ulong Capacity { get; set; }
+    }
+}
