@@ -10,10 +10,12 @@
     PowerShellVersion    = '7.4'
     FormatsToProcess     = @('KvmPS.Format.ps1xml')
     CmdletsToExport      = @(
+        'Backup-KvmVm'
         'Checkpoint-KvmVm'
         'Connect-KvmHost'
         'Disconnect-KvmHost'
         'Export-KvmVm'
+        'Get-KvmBackup'
         'Get-KvmConnection'
         'Get-KvmHost'
         'Get-KvmHostCapability'
@@ -27,6 +29,7 @@
         'Rename-KvmSnapshot'
         'Rename-KvmVm'
         'Restart-KvmVm'
+        'Restore-KvmBackup'
         'Restore-KvmSnapshot'
         'Resume-KvmVm'
         'Set-KvmVm'

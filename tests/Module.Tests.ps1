@@ -19,7 +19,7 @@ Describe 'KvmPS module' {
     }
 
     It 'ships a format view for every output type' {
-        foreach ($type in 'KvmPS.Core.KvmVm', 'KvmPS.Core.Services.KvmConnection', 'KvmPS.Core.KvmHostInfo', 'KvmPS.Core.KvmHostCapability', 'KvmPS.Core.KvmHostCheck', 'KvmPS.Core.KvmVmDisk', 'KvmPS.Core.KvmVmNetworkAdapter', 'KvmPS.Core.KvmVmConsole', 'KvmPS.Core.KvmSnapshot') {
+        foreach ($type in 'KvmPS.Core.KvmVm', 'KvmPS.Core.Services.KvmConnection', 'KvmPS.Core.KvmHostInfo', 'KvmPS.Core.KvmHostCapability', 'KvmPS.Core.KvmHostCheck', 'KvmPS.Core.KvmVmDisk', 'KvmPS.Core.KvmVmNetworkAdapter', 'KvmPS.Core.KvmVmConsole', 'KvmPS.Core.KvmSnapshot', 'KvmPS.Core.KvmBackup') {
             Get-FormatData -TypeName $type | Should -Not -BeNullOrEmpty -Because "$type needs a view"
         }
     }
@@ -58,7 +58,7 @@ Describe 'Help for <Name>' -ForEach $script:cmdlets {
     }
 
     It 'takes -Connection unless it manages connections itself' {
-        if ($Name -notin 'Connect-KvmHost', 'Get-KvmConnection') {
+        if ($Name -notin 'Connect-KvmHost', 'Get-KvmConnection', 'Get-KvmBackup') {
             $command.Parameters.Keys | Should -Contain 'Connection'
         }
     }

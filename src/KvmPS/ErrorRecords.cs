@@ -65,8 +65,9 @@ internal static class ErrorRecords
         {
             "VmStateInvalid" or "BackupCheckpointConflict" => ErrorCategory.InvalidOperation,
             "SnapshotExists" or "DestinationNotEmpty" => ErrorCategory.ResourceExists,
+            "DestinationUnwritable" => ErrorCategory.WriteError,
             "SnapshotNotFound" or "NoFullBackup" or "CheckpointMissing" or "BackupNotFound" or "QemuImgNotFound" => ErrorCategory.ObjectNotFound,
-            "SnapshotUnsupported" or "SnapshotRenameUnsupported" or "BackupRemoteUnsupported" => ErrorCategory.NotImplemented,
+            "SnapshotUnsupported" or "SnapshotRenameUnsupported" or "BackupRemoteUnsupported" or "BackupCheckpointUnsupported" => ErrorCategory.NotImplemented,
             "GuestAgentUnavailable" => ErrorCategory.ResourceUnavailable,
             "ConflictingParameters" or "BackupSetMismatch" => ErrorCategory.InvalidArgument,
             "StopTimeout" or "WaitTimeout" => ErrorCategory.OperationTimeout,

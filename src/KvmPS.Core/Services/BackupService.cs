@@ -104,7 +104,22 @@ public static class BackupService
         DateTime start = DateTime.Now;
         string name = $"{index:D4}-{(incremental ? "incremental" : "full")}-{start.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}";
         string folder = Path.Combine(set, name);
-        Directory.CreateDirectory(folder);
+        try
+        {
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(Path.Combine(folder, ".kvmps-writing"), string.Empty);
+            File.Delete(Path.Combine(folder, ".kvmps-writing"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (manifest is null)
+            {
+                TryDelete(set);
+            }
+
+            throw new KvmOperationException("DestinationUnwritable", $"Cannot write the backup into '{set}': {e.Message}", set, e);
+        }
+
         var sw = Stopwatch.StartNew();
         string? checkpoint = null;
         try
@@ -182,6 +197,15 @@ public static class BackupService
             if (e is LibvirtException le && IsCheckpointSnapshotConflict(le))
             {
                 throw CheckpointConflict(vm, conn, le);
+            }
+
+            if (e is LibvirtException bitmap && bitmap.Message.Contains("dirty bitmaps in qcow2 v2", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new KvmOperationException("BackupCheckpointUnsupported",
+                    $"A disk of VM '{vm.Name}' is a qcow2 v2 image (compat 0.10), which cannot track changed blocks, so no checkpoint can be made. No backup was taken.", vm.Name, bitmap)
+                {
+                    Hint = "Use -NoCheckpoint for a full backup without incrementals, or upgrade the image while the VM is off: qemu-img amend -f qcow2 -o compat=1.1 <disk>.",
+                };
             }
 
             throw;
@@ -409,8 +433,8 @@ public static class BackupService
                     break;
                 }
 
-                ulong processed = Stat(stats, "data_processed") ?? 0;
-                total = Stat(stats, "data_total") ?? total;
+                ulong processed = Stat(stats, "disk_processed") ?? Stat(stats, "data_processed") ?? 0;
+                total = Stat(stats, "disk_total") ?? Stat(stats, "data_total") ?? total;
                 log.Progress(activity, $"{ByteSize.Format(processed)} of {ByteSize.Format(total)}", total == 0 ? 0 : (int)Math.Min(99, 100 * processed / total));
                 if (cancel.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(250)))
                 {
@@ -441,7 +465,8 @@ public static class BackupService
             throw new KvmOperationException("BackupFailed", $"The backup job of VM '{vm.Name}' failed: {why}", vm.Name);
         }
 
-        ulong bytes = Stat(final, "data_total") ?? total;
+        log.Verbose("Backup job statistics: " + string.Join(", ", final.Select(p => $"{p.Name}={p.Value}")));
+        ulong bytes = Stat(final, "disk_total") ?? Stat(final, "data_total") ?? total;
         var disks = chosen.Select(d => new KvmBackupDisk
         {
             Target = d.Target,

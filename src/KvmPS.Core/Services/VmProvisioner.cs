@@ -184,7 +184,8 @@ public static class VmProvisioner
         public string ToXml() => new XElement("volume",
             new XElement("name", Name),
             new XElement("capacity", new XAttribute("unit", "bytes"), CapacityBytes),
-            new XElement("target", new XElement("format", new XAttribute("type", Format))),
+            // qcow2 v3 (compat 1.1): v2 images cannot hold the dirty bitmaps incremental backups need
+            new XElement("target", new XElement("format", new XAttribute("type", Format)), Format == "qcow2" ? new XElement("compat", "1.1") : null),
             BackingPath is null ? null : new XElement("backingStore",
                 new XElement("path", BackingPath),
                 new XElement("format", new XAttribute("type", BackingFormat ?? "raw")))).ToString();

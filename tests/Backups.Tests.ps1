@@ -1,0 +1,118 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'common.ps1')
+
+    # Writes a byte pattern into a running VM's first virtio disk through QEMU's monitor (no guest OS needed).
+    function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [string] $Length) {
+        $cmd = "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"write -P $Pattern $Offset $Length`""
+        $out = & virsh -c qemu:///system qemu-monitor-command $Vm --hmp $cmd 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "qemu-io write failed: $out" }
+    }
+
+    # True when the image holds the pattern at the offset (read offline with qemu-io).
+    function Test-DiskPattern([string] $Image, [string] $Pattern, [string] $Offset, [string] $Length) {
+        $out = & qemu-io -r -f qcow2 -c "read -P $Pattern $Offset $Length" $Image 2>&1 | Out-String
+        $LASTEXITCODE -eq 0 -and $out -notmatch 'Pattern verification failed'
+    }
+}
+
+Describe 'Backup-KvmVm and Restore-KvmBackup on qemu:///system' -Tag System {
+    BeforeAll {
+        $script:skip = -not (Test-SystemLibvirt)
+        $script:p = New-TestName 'bk'
+        $script:c = 'qemu:///system'
+        $script:set = Join-Path ([IO.Path]::GetTempPath()) "$p-set"
+        if (-not $skip) {
+            $null = New-KvmVm -Connection $c -Name "$p-src" -MemoryBytes 128MB -DiskSizeBytes 64MB -NoNetwork -Start
+        }
+    }
+    AfterAll {
+        if (-not $skip) { Remove-SystemTestObjects $p }
+        Remove-Item $set, "$set-*" -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'takes a full and an incremental backup of a running VM, and the restored copy has byte-identical data' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        Write-DiskPattern "$p-src" 0xab 0 64k
+        $full = Backup-KvmVm -Connection $c -Name "$p-src" -Destination $set
+        $full | Should -BeOfType ([KvmPS.Core.KvmBackup])
+        $full.Kind | Should -Be 'Full'
+        $full.Checkpoint | Should -Not -BeNullOrEmpty
+        $full.Disks[0].Target | Should -Be 'vda'
+        $full.Disks[0].File | Should -Exist
+        Join-Path $full.Path 'domain.xml' | Should -Exist
+        Join-Path $set 'kvmps-backup.json' | Should -Exist
+
+        Write-DiskPattern "$p-src" 0xcd 1M 64k
+        $inc = Backup-KvmVm -Connection $c -Name "$p-src" -Destination $set -Incremental
+        $inc.Kind | Should -Be 'Incremental'
+        $inc.Parent | Should -Be $full.Name
+        $inc.BytesWritten | Should -BeLessThan ($full.BytesWritten / 50) -Because 'only changed blocks are copied'
+
+        (Get-KvmBackup -Path $set).Name | Should -Be @($full.Name, $inc.Name)
+
+        $copy = Restore-KvmBackup -Connection $c -Path $set -Name "$p-copy"
+        $copy.Name | Should -Be "$p-copy"
+        $copy.Uuid | Should -Not -Be (Get-KvmVm -Connection $c -Name "$p-src").Uuid
+        $image = $copy.Disks[0].Path
+        Test-DiskPattern $image 0xab 0 64k | Should -BeTrue
+        Test-DiskPattern $image 0xcd 1M 64k | Should -BeTrue
+        Test-DiskPattern $image 0xcd 0 64k | Should -BeFalse -Because 'the check can fail'
+    }
+
+    It 'restores the full backup alone, without the later changes' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $first = Get-KvmBackup -Path $set | Select-Object -First 1
+        $vm = $first | Restore-KvmBackup -Connection $c -Name "$p-first"
+        Test-DiskPattern $vm.Disks[0].Path 0xab 0 64k | Should -BeTrue
+        Test-DiskPattern $vm.Disks[0].Path 0xcd 1M 64k | Should -BeFalse
+    }
+
+    It 'refuses to restore over an existing VM' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $null = Restore-KvmBackup -Connection $c -Path $set -ErrorAction SilentlyContinue -ErrorVariable err
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'VmExists,*'
+    }
+
+    It 'refuses a full backup into a non-empty folder and an unwritable one' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $before = (Get-ChildItem $set -Recurse).Count
+        $null = Backup-KvmVm -Connection $c -Name "$p-src" -Destination $set -ErrorAction SilentlyContinue -ErrorVariable err
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'DestinationNotEmpty,*'
+        (Get-ChildItem $set -Recurse).Count | Should -Be $before -Because 'nothing is lost or added'
+        $null = Backup-KvmVm -Connection $c -Name "$p-src" -Destination '/proc/kvmps-no-such/backup' -ErrorAction SilentlyContinue -ErrorVariable err2
+        $err2[0].FullyQualifiedErrorId | Should -BeLike 'DestinationUnwritable,*'
+    }
+
+    It 'refuses an incremental backup without a full one' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $null = Backup-KvmVm -Connection $c -Name "$p-src" -Destination "$set-empty" -Incremental -ErrorAction SilentlyContinue -ErrorVariable err
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'NoFullBackup,*'
+        "$set-empty" | Should -Not -Exist
+    }
+
+    It 'says precisely why snapshots and checkpoints do not mix, and -NoCheckpoint is the way out' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $null = Checkpoint-KvmVm -Connection $c -Name "$p-src" -SnapshotName s1
+        $null = Backup-KvmVm -Connection $c -Name "$p-src" -Destination "$set-snap" -ErrorAction SilentlyContinue -ErrorVariable err
+        if ((Connect-KvmHost -Uri $c -NotDefault).LibvirtVersion -lt [version]'9.9.0') {
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'BackupCheckpointConflict,*'
+            $err[0].ErrorDetails.RecommendedAction | Should -Match 'NoCheckpoint'
+            "$set-snap" | Should -Not -Exist
+        }
+        Remove-Item "$set-snap" -Recurse -Force -ErrorAction SilentlyContinue
+        $b = Backup-KvmVm -Connection $c -Name "$p-src" -Destination "$set-snap" -NoCheckpoint
+        $b.Kind | Should -Be 'Full'
+        $b.Checkpoint | Should -BeNullOrEmpty
+        Remove-KvmSnapshot -Connection $c -VMName "$p-src" -Name s1 -Confirm:$false
+    }
+
+    It 'copies a shut-off VM consistently' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        Stop-KvmVm -Connection $c -Name "$p-src" -TurnOff
+        $b = Backup-KvmVm -Connection $c -Name "$p-src" -Destination "$set-off" -WarningAction SilentlyContinue
+        $b.Kind | Should -Be 'Full'
+        Test-DiskPattern $b.Disks[0].File 0xab 0 64k | Should -BeTrue
+        $null = Backup-KvmVm -Connection $c -Name "$p-src" -Destination "$set-off" -Incremental -ErrorAction SilentlyContinue -ErrorVariable err
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'VmStateInvalid,*'
+    }
+}
