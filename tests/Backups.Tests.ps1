@@ -106,6 +106,27 @@ Describe 'Backup-KvmVm and Restore-KvmBackup on qemu:///system' -Tag System {
         Remove-KvmSnapshot -Connection $c -VMName "$p-src" -Name s1 -Confirm:$false
     }
 
+    It 'aborts the job on Ctrl+C and leaves no partial files, job or checkpoint' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $null = New-KvmVm -Connection $c -Name "$p-big" -MemoryBytes 128MB -DiskSizeBytes 4GB -NoNetwork -Start
+        Write-DiskPattern "$p-big" 0x11 0 1G
+        Write-DiskPattern "$p-big" 0x22 1G 1G
+        $before = @(& virsh -c $c checkpoint-list "$p-big" --name | Where-Object { $_.Trim() }).Count
+        $ps = [powershell]::Create([System.Management.Automation.RunspaceMode]::NewRunspace)
+        try {
+            $null = $ps.AddCommand('Import-Module').AddArgument($ModulePath).AddStatement().
+                AddCommand('Backup-KvmVm').AddParameter('Connection', $c).AddParameter('Name', "$p-big").AddParameter('Destination', "$set-big")
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $null = $ps.BeginInvoke()
+            while (-not (Test-Path "$set-big/*/vda.qcow2") -and $sw.Elapsed.TotalSeconds -lt 20) { Start-Sleep -Milliseconds 20 }
+            $ps.Stop()
+        }
+        finally { $ps.Dispose() }
+        "$set-big" | Should -Not -Exist
+        (& virsh -c $c domjobinfo "$p-big") -join ' ' | Should -Match 'Job type:\s+None'
+        @(& virsh -c $c checkpoint-list "$p-big" --name | Where-Object { $_.Trim() }).Count | Should -Be $before
+    }
+
     It 'copies a shut-off VM consistently' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         Stop-KvmVm -Connection $c -Name "$p-src" -TurnOff

@@ -170,7 +170,7 @@ public static class BackupService
 
             return ToBackup(manifest, entry, set);
         }
-        catch (Exception e) when (e is LibvirtException or KvmOperationException or OperationCanceledException or IOException)
+        catch (Exception e)
         {
             log.Verbose($"Backup of VM '{vm.Name}' failed or was stopped: removing {folder}");
             TryDelete(folder);
@@ -340,8 +340,20 @@ public static class BackupService
             log.Progress($"Restoring {name}", "done", 100, completed: true);
             return VmService.GetByUuid(connection, defined.Value.Uuid)!;
         }
-        catch (Exception e) when (e is LibvirtException or KvmOperationException or OperationCanceledException or IOException)
+        catch (Exception)
         {
+            if (defined is { } d)
+            {
+                try
+                {
+                    connection.Invoke(c => c.UndefineDomain(d, DomainUndefineFlags.None));
+                }
+                catch (LibvirtException)
+                {
+                    // best effort
+                }
+            }
+
             foreach (string f in created)
             {
                 TryDeleteFile(f);
@@ -423,6 +435,7 @@ public static class BackupService
 
         string activity = $"Backing up {vm.Name}";
         ulong total = 0;
+        bool finished = false;
         try
         {
             while (true)
@@ -430,6 +443,7 @@ public static class BackupService
                 (int type, IReadOnlyList<TypedParameter> stats) = conn.Invoke(c => c.GetJobStats(vm.Ref, completed: false));
                 if (type == JobNone)
                 {
+                    finished = true;
                     break;
                 }
 
@@ -455,6 +469,20 @@ public static class BackupService
         }
         finally
         {
+            if (!finished)
+            {
+                // Stopped (Ctrl+C) or failed while the job runs: no orphaned libvirt job.
+                try
+                {
+                    conn.Invoke(c => c.AbortJob(vm.Ref));
+                    WaitJobGone(vm);
+                }
+                catch (LibvirtException)
+                {
+                    // it ended meanwhile
+                }
+            }
+
             log.Progress(activity, "done", 100, completed: true);
         }
 

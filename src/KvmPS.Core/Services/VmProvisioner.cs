@@ -65,7 +65,7 @@ public static class VmProvisioner
             return VmService.GetByUuid(connection, defined.Uuid)
                 ?? throw new LibvirtException(LibvirtErrorCode.NoDomain, LibvirtErrorDomain.Domain, $"VM '{spec.Name}' vanished right after it was created.");
         }
-        catch (Exception e) when (e is LibvirtException or OperationCanceledException or IOException)
+        catch (Exception e)
         {
             while (undo.Count > 0)
             {
@@ -81,7 +81,7 @@ public static class VmProvisioner
                 }
             }
 
-            if (e is OperationCanceledException)
+            if (e is not (LibvirtException or IOException))
             {
                 throw;
             }

@@ -116,16 +116,35 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         }
     }
 
-    void IKvmLog.Verbose(string message) => WriteVerbose(message);
+    // Once Ctrl+C is pressed, writing throws PipelineStoppedException: Core's clean-up (rollback, aborting a
+    // job, removing partial files) must still run, so the log goes quiet instead and Core sees the cancel token.
+    void IKvmLog.Verbose(string message)
+    {
+        if (!Stopping)
+        {
+            WriteVerbose(message);
+        }
+    }
 
-    void IKvmLog.Warning(string message) => WriteWarning(message);
+    void IKvmLog.Warning(string message)
+    {
+        if (!Stopping)
+        {
+            WriteWarning(message);
+        }
+    }
 
     void IKvmLog.Progress(string activity, string status, int percent, bool completed)
-        => WriteProgress(new ProgressRecord(1, activity, status)
+    {
+        if (!Stopping)
         {
-            PercentComplete = completed ? 100 : Math.Clamp(percent, -1, 100),
-            RecordType = completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
-        });
+            WriteProgress(new ProgressRecord(1, activity, status)
+            {
+                PercentComplete = completed ? 100 : Math.Clamp(percent, -1, 100),
+                RecordType = completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
+            });
+        }
+    }
 
     public void Dispose()
     {
