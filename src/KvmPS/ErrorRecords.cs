@@ -69,6 +69,8 @@ internal static class ErrorRecords
             "SnapshotNotFound" or "NoFullBackup" or "CheckpointMissing" or "BackupNotFound" or "QemuImgNotFound" => ErrorCategory.ObjectNotFound,
             "SnapshotUnsupported" or "SnapshotRenameUnsupported" or "BackupRemoteUnsupported" or "BackupCheckpointUnsupported" => ErrorCategory.NotImplemented,
             "GuestAgentUnavailable" => ErrorCategory.ResourceUnavailable,
+            "QemuImgFailed" or "BackupFailed" => ErrorCategory.WriteError,
+            "BackupSetInvalid" or "BackupIncomplete" => ErrorCategory.InvalidData,
             "ConflictingParameters" or "BackupSetMismatch" => ErrorCategory.InvalidArgument,
             "StopTimeout" or "WaitTimeout" => ErrorCategory.OperationTimeout,
             "VmExists" or "DiskExists" => ErrorCategory.ResourceExists,

@@ -154,6 +154,38 @@ public interface ILibvirtConnection : IDisposable
     string GetStorageVolumeXml(StorageVolumeInfo volume);
     void DeleteStorageVolume(StorageVolumeInfo volume);
 
+    IReadOnlyList<StoragePoolData> ListStoragePools();
+    void DefineStoragePool(string xml);
+    void BuildStoragePool(string name, uint flags);
+    void StartStoragePool(string name);
+    void StopStoragePool(string name);
+    /// <summary>Deletes the pool's underlying storage (virStoragePoolDelete); the pool must be stopped.</summary>
+    void DeleteStoragePoolStorage(string name, uint flags);
+    void UndefineStoragePool(string name);
+    void SetStoragePoolAutostart(string name, bool autostart);
+    IReadOnlyList<StorageVolumeInfo> ListStorageVolumes(string pool);
+    StorageVolumeInfo CloneStorageVolume(string pool, string xml, StorageVolumeInfo source, uint flags);
+    void ResizeStorageVolume(StorageVolumeInfo volume, ulong capacityBytes, uint flags);
+    /// <summary>Streams <paramref name="length"/> bytes from <paramref name="source"/> into the volume (REMOTE_PROC_STORAGE_VOL_UPLOAD).</summary>
+    void UploadStorageVolume(StorageVolumeInfo volume, Stream source, ulong length, Action<ulong>? progress, CancellationToken cancel);
+    /// <summary>Streams the volume's content into <paramref name="destination"/>; returns the bytes written.</summary>
+    ulong DownloadStorageVolume(StorageVolumeInfo volume, Stream destination, Action<ulong>? progress, CancellationToken cancel);
+
     // --- networks ---
     bool NetworkExists(string name);
+    IReadOnlyList<NetworkData> ListNetworks();
+    void DefineNetwork(string xml);
+    void StartNetwork(string name);
+    void StopNetwork(string name);
+    void UndefineNetwork(string name);
+    void SetNetworkAutostart(string name, bool autostart);
+    IReadOnlyList<NetworkLease> GetNetworkLeases(string name);
+
+    // --- devices ---
+    void AttachDevice(DomainRef domain, string xml, DomainModificationFlags flags);
+    void DetachDevice(DomainRef domain, string xml, DomainModificationFlags flags);
+    void UpdateDevice(DomainRef domain, string xml, DomainModificationFlags flags);
+    void ResizeBlockDevice(DomainRef domain, string disk, ulong bytes);
+    /// <summary>Addresses of the guest's interfaces from a source: 0 DHCP lease, 1 guest agent, 2 ARP table.</summary>
+    IReadOnlyList<GuestInterface> GetInterfaceAddresses(DomainRef domain, int source);
 }

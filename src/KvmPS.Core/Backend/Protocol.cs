@@ -207,6 +207,18 @@ public enum SnapshotDeleteFlags : uint
     ChildrenOnly = 4,
 }
 
+/// <summary>A storage pool as listed: its info, flags, volume count and XML.</summary>
+public sealed record StoragePoolData(StoragePoolInfo Info, bool Autostart, bool Persistent, int VolumeCount, string Xml);
+
+/// <summary>A virtual network as listed.</summary>
+public sealed record NetworkData(string Name, Guid Uuid, bool Active, bool Persistent, bool Autostart, string Xml);
+
+/// <summary>One DHCP lease of a network (virNetworkDHCPLease).</summary>
+public sealed record NetworkLease(string Interface, DateTime? Expiry, int Type, string? MacAddress, string? IPAddress, int Prefix, string? HostName, string? ClientId);
+
+/// <summary>One guest interface with its addresses (virDomainInterface).</summary>
+public sealed record GuestInterface(string Name, string? MacAddress, IReadOnlyList<(int Type, string Address, int Prefix)> Addresses);
+
 /// <summary>virDomainUndefineFlagsValues.</summary>
 [Flags]
 public enum DomainUndefineFlags : uint

@@ -583,6 +583,317 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
         NativeCall.Check(NativeMethods.virStorageVolDelete(v, 0), "virStorageVolDelete");
     }
 
+    public IReadOnlyList<StoragePoolData> ListStoragePools()
+    {
+        int n = NativeCall.Check(NativeMethods.virConnectListAllStoragePools(_conn, out IntPtr array, 0), "virConnectListAllStoragePools");
+        var result = new List<StoragePoolData>(n);
+        IntPtr* pools = (IntPtr*)array;
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                using var p = new SafeStoragePoolHandle(pools[i]);
+                pools[i] = IntPtr.Zero;   // owned by the SafeHandle now
+                StoragePoolInfo info = PoolInfo(p);
+                IntPtr raw = p.DangerousGetHandle();
+                _ = NativeMethods.virStoragePoolGetAutostart(raw, out int autostart);
+                bool persistent = NativeMethods.virStoragePoolIsPersistent(raw) == 1;
+                int volumes = info.IsActive ? Math.Max(0, NativeMethods.virStoragePoolNumOfVolumes(raw)) : 0;
+                string xml = NativeCall.CheckString(NativeMethods.virStoragePoolGetXMLDesc(p, 0), "virStoragePoolGetXMLDesc");
+                result.Add(new StoragePoolData(info, autostart != 0, persistent, volumes, xml));
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < n; i++)
+            {
+                if (pools[i] != IntPtr.Zero)
+                {
+                    NativeMethods.virStoragePoolFree(pools[i]);
+                }
+            }
+
+            LibvirtLibrary.Free(array);
+        }
+
+        return result;
+    }
+
+    public void DefineStoragePool(string xml)
+    {
+        using SafeStoragePoolHandle p = new(NativeCall.Check(NativeMethods.virStoragePoolDefineXML(_conn, xml, 0), "virStoragePoolDefineXML"));
+    }
+
+    public void BuildStoragePool(string name, uint flags) => OnPool(name, p => NativeMethods.virStoragePoolBuild(p, flags), "virStoragePoolBuild");
+
+    public void StartStoragePool(string name) => OnPool(name, p => NativeMethods.virStoragePoolCreate(p, 0), "virStoragePoolCreate");
+
+    public void StopStoragePool(string name) => OnPool(name, p => NativeMethods.virStoragePoolDestroy(p), "virStoragePoolDestroy");
+
+    public void DeleteStoragePoolStorage(string name, uint flags) => OnPool(name, p => NativeMethods.virStoragePoolDelete(p, flags), "virStoragePoolDelete");
+
+    public void UndefineStoragePool(string name) => OnPool(name, p => NativeMethods.virStoragePoolUndefine(p), "virStoragePoolUndefine");
+
+    public void SetStoragePoolAutostart(string name, bool autostart)
+        => OnPool(name, p => NativeMethods.virStoragePoolSetAutostart(p, autostart ? 1 : 0), "virStoragePoolSetAutostart");
+
+    public IReadOnlyList<StorageVolumeInfo> ListStorageVolumes(string pool)
+    {
+        using SafeStoragePoolHandle p = OpenPool(pool);
+        int n = NativeCall.Check(NativeMethods.virStoragePoolListAllVolumes(p, out IntPtr array, 0), "virStoragePoolListAllVolumes");
+        var result = new List<StorageVolumeInfo>(n);
+        IntPtr* vols = (IntPtr*)array;
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                result.Add(VolumeInfo(vols[i], pool));
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < n; i++)
+            {
+                NativeMethods.virStorageVolFree(vols[i]);
+            }
+
+            LibvirtLibrary.Free(array);
+        }
+
+        return result;
+    }
+
+    public StorageVolumeInfo CloneStorageVolume(string pool, string xml, StorageVolumeInfo source, uint flags)
+    {
+        using SafeStoragePoolHandle p = OpenPool(pool);
+        using SafeStorageVolHandle src = OpenVolume(source);
+        using SafeStorageVolHandle v = new(NativeCall.Check(NativeMethods.virStorageVolCreateXMLFrom(p, xml, src, flags), "virStorageVolCreateXMLFrom"));
+        return VolumeInfo(v.DangerousGetHandle(), pool);
+    }
+
+    public void ResizeStorageVolume(StorageVolumeInfo volume, ulong capacityBytes, uint flags)
+    {
+        using SafeStorageVolHandle v = OpenVolume(volume);
+        NativeCall.Check(NativeMethods.virStorageVolResize(v, capacityBytes, flags), "virStorageVolResize");
+    }
+
+    public void UploadStorageVolume(StorageVolumeInfo volume, Stream source, ulong length, Action<ulong>? progress, CancellationToken cancel)
+    {
+        using SafeStorageVolHandle v = OpenVolume(volume);
+        using SafeStreamHandle st = new(NativeCall.Check(NativeMethods.virStreamNew(_conn, 0), "virStreamNew"));
+        NativeCall.Check(NativeMethods.virStorageVolUpload(v, st, 0, length, 0), "virStorageVolUpload");
+        byte[] buffer = new byte[256 * 1024];
+        ulong sent = 0;
+        try
+        {
+            while (sent < length)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int want = (int)Math.Min((ulong)buffer.Length, length - sent);
+                int got = source.Read(buffer, 0, want);
+                if (got == 0)
+                {
+                    throw new IOException($"The source ended after {sent} of {length} bytes.");
+                }
+
+                fixed (byte* b = buffer)
+                {
+                    int off = 0;
+                    while (off < got)
+                    {
+                        int n = NativeMethods.virStreamSend(st, b + off, (nuint)(got - off));
+                        if (n < 0)
+                        {
+                            throw NativeCall.LastError("virStreamSend");
+                        }
+
+                        off += n;
+                    }
+                }
+
+                sent += (ulong)got;
+                progress?.Invoke(sent);
+            }
+
+            NativeCall.Check(NativeMethods.virStreamFinish(st), "virStreamFinish");
+        }
+        catch
+        {
+            _ = NativeMethods.virStreamAbort(st);
+            throw;
+        }
+    }
+
+    public ulong DownloadStorageVolume(StorageVolumeInfo volume, Stream destination, Action<ulong>? progress, CancellationToken cancel)
+    {
+        using SafeStorageVolHandle v = OpenVolume(volume);
+        using SafeStreamHandle st = new(NativeCall.Check(NativeMethods.virStreamNew(_conn, 0), "virStreamNew"));
+        NativeCall.Check(NativeMethods.virStorageVolDownload(v, st, 0, 0, 0), "virStorageVolDownload");
+        byte[] buffer = new byte[256 * 1024];
+        ulong received = 0;
+        try
+        {
+            while (true)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int n;
+                fixed (byte* b = buffer)
+                {
+                    n = NativeMethods.virStreamRecv(st, b, (nuint)buffer.Length);
+                }
+
+                if (n < 0)
+                {
+                    throw NativeCall.LastError("virStreamRecv");
+                }
+
+                if (n == 0)
+                {
+                    break;
+                }
+
+                destination.Write(buffer, 0, n);
+                received += (ulong)n;
+                progress?.Invoke(received);
+            }
+
+            NativeCall.Check(NativeMethods.virStreamFinish(st), "virStreamFinish");
+            return received;
+        }
+        catch
+        {
+            _ = NativeMethods.virStreamAbort(st);
+            throw;
+        }
+    }
+
+    public IReadOnlyList<NetworkData> ListNetworks()
+    {
+        int n = NativeCall.Check(NativeMethods.virConnectListAllNetworks(_conn, out IntPtr array, 0), "virConnectListAllNetworks");
+        var result = new List<NetworkData>(n);
+        IntPtr* nets = (IntPtr*)array;
+        byte* buf = stackalloc byte[40];
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                IntPtr net = nets[i];
+                string name = Marshal.PtrToStringUTF8(NativeMethods.virNetworkGetName(net)) ?? string.Empty;
+                Guid uuid = NativeMethods.virNetworkGetUUIDString(net, buf) == 0
+                    && System.Buffers.Text.Utf8Parser.TryParse(new ReadOnlySpan<byte>(buf, 36), out Guid g, out _, 'D') ? g : Guid.Empty;
+                _ = NativeMethods.virNetworkGetAutostart(net, out int autostart);
+                string xml = NativeCall.CheckString(NativeMethods.virNetworkGetXMLDesc(net, 0), "virNetworkGetXMLDesc");
+                result.Add(new NetworkData(name, uuid, NativeMethods.virNetworkIsActive(net) == 1, NativeMethods.virNetworkIsPersistent(net) == 1, autostart != 0, xml));
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < n; i++)
+            {
+                NativeMethods.virNetworkFree(nets[i]);
+            }
+
+            LibvirtLibrary.Free(array);
+        }
+
+        return result;
+    }
+
+    public void DefineNetwork(string xml)
+    {
+        using SafeNetworkHandle net = new(NativeCall.Check(NativeMethods.virNetworkDefineXML(_conn, xml), "virNetworkDefineXML"));
+    }
+
+    public void StartNetwork(string name) => OnNetwork(name, n => NativeMethods.virNetworkCreate(n), "virNetworkCreate");
+
+    public void StopNetwork(string name) => OnNetwork(name, n => NativeMethods.virNetworkDestroy(n), "virNetworkDestroy");
+
+    public void UndefineNetwork(string name) => OnNetwork(name, n => NativeMethods.virNetworkUndefine(n), "virNetworkUndefine");
+
+    public void SetNetworkAutostart(string name, bool autostart)
+        => OnNetwork(name, n => NativeMethods.virNetworkSetAutostart(n, autostart ? 1 : 0), "virNetworkSetAutostart");
+
+    public IReadOnlyList<NetworkLease> GetNetworkLeases(string name)
+    {
+        using SafeNetworkHandle net = OpenNetwork(name);
+        int n = NativeCall.Check(NativeMethods.virNetworkGetDHCPLeases(net, IntPtr.Zero, out IntPtr array, 0), "virNetworkGetDHCPLeases");
+        var result = new List<NetworkLease>(n);
+        IntPtr* leases = (IntPtr*)array;
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                VirNetworkDhcpLease l = *(VirNetworkDhcpLease*)leases[i];
+                result.Add(new NetworkLease(
+                    Marshal.PtrToStringUTF8(l.Iface) ?? string.Empty,
+                    l.ExpiryTime > 0 ? DateTimeOffset.FromUnixTimeSeconds(l.ExpiryTime).LocalDateTime : null,
+                    l.Type,
+                    Marshal.PtrToStringUTF8(l.Mac),
+                    Marshal.PtrToStringUTF8(l.IpAddr),
+                    (int)l.Prefix,
+                    Marshal.PtrToStringUTF8(l.Hostname),
+                    Marshal.PtrToStringUTF8(l.ClientId)));
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < n; i++)
+            {
+                NativeMethods.virNetworkDHCPLeaseFree(leases[i]);
+            }
+
+            LibvirtLibrary.Free(array);
+        }
+
+        return result;
+    }
+
+    public void AttachDevice(DomainRef domain, string xml, DomainModificationFlags flags)
+        => OnDomain(domain, h => NativeMethods.virDomainAttachDeviceFlags(h, xml, (uint)flags), "virDomainAttachDeviceFlags");
+
+    public void DetachDevice(DomainRef domain, string xml, DomainModificationFlags flags)
+        => OnDomain(domain, h => NativeMethods.virDomainDetachDeviceFlags(h, xml, (uint)flags), "virDomainDetachDeviceFlags");
+
+    public void UpdateDevice(DomainRef domain, string xml, DomainModificationFlags flags)
+        => OnDomain(domain, h => NativeMethods.virDomainUpdateDeviceFlags(h, xml, (uint)flags), "virDomainUpdateDeviceFlags");
+
+    public void ResizeBlockDevice(DomainRef domain, string disk, ulong bytes)
+        => OnDomain(domain, h => NativeMethods.virDomainBlockResize(h, disk, bytes, 1 /* VIR_DOMAIN_BLOCK_RESIZE_BYTES */), "virDomainBlockResize");
+
+    public IReadOnlyList<GuestInterface> GetInterfaceAddresses(DomainRef domain, int source)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        int n = NativeCall.Check(NativeMethods.virDomainInterfaceAddresses(h, out IntPtr array, (uint)source, 0), "virDomainInterfaceAddresses");
+        var result = new List<GuestInterface>(n);
+        IntPtr* ifaces = (IntPtr*)array;
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                VirDomainInterface iface = *(VirDomainInterface*)ifaces[i];
+                var addrs = new List<(int, string, int)>((int)iface.NAddrs);
+                for (int a = 0; a < iface.NAddrs; a++)
+                {
+                    VirDomainIPAddress ip = ((VirDomainIPAddress*)iface.Addrs)[a];
+                    addrs.Add((ip.Type, Marshal.PtrToStringUTF8(ip.Addr) ?? string.Empty, (int)ip.Prefix));
+                }
+
+                result.Add(new GuestInterface(Marshal.PtrToStringUTF8(iface.Name) ?? string.Empty, Marshal.PtrToStringUTF8(iface.HwAddr), addrs));
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < n; i++)
+            {
+                NativeMethods.virDomainInterfaceFree(ifaces[i]);
+            }
+
+            LibvirtLibrary.Free(array);
+        }
+
+        return result;
+    }
+
     public bool NetworkExists(string name)
     {
         IntPtr raw = NativeMethods.virNetworkLookupByName(_conn, name);
@@ -623,6 +934,21 @@ internal sealed unsafe class NativeConnection : ILibvirtConnection
     }
 
     private void OnDomain(DomainRef domain, Func<SafeDomainHandle, int> call, string function) => _ = OnDomain<int>(domain, call, function);
+
+    private void OnPool(string name, Func<SafeStoragePoolHandle, int> call, string function)
+    {
+        using SafeStoragePoolHandle p = OpenPool(name);
+        NativeCall.Check(call(p), function);
+    }
+
+    private void OnNetwork(string name, Func<SafeNetworkHandle, int> call, string function)
+    {
+        using SafeNetworkHandle n = OpenNetwork(name);
+        NativeCall.Check(call(n), function);
+    }
+
+    private SafeNetworkHandle OpenNetwork(string name)
+        => new(NativeCall.Check(NativeMethods.virNetworkLookupByName(_conn, name), "virNetworkLookupByName"));
 
     private SafeStoragePoolHandle OpenPool(string name)
         => new(NativeCall.Check(NativeMethods.virStoragePoolLookupByName(_conn, name), "virStoragePoolLookupByName"));

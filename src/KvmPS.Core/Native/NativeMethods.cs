@@ -133,8 +133,48 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib)] internal static partial IntPtr virStorageVolGetXMLDesc(SafeStorageVolHandle vol, uint flags);
     [LibraryImport(Lib)] internal static partial int virStorageVolDelete(SafeStorageVolHandle vol, uint flags);
 
+    [LibraryImport(Lib)] internal static partial int virStoragePoolGetAutostart(IntPtr pool, out int autostart);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolIsPersistent(IntPtr pool);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolNumOfVolumes(IntPtr pool);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolDestroy(SafeStoragePoolHandle pool);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolDelete(SafeStoragePoolHandle pool, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStoragePoolListAllVolumes(SafeStoragePoolHandle pool, out IntPtr vols, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virStorageVolCreateXMLFrom(SafeStoragePoolHandle pool, string xml, SafeStorageVolHandle clone, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStorageVolResize(SafeStorageVolHandle vol, ulong capacity, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStorageVolUpload(SafeStorageVolHandle vol, SafeStreamHandle stream, ulong offset, ulong length, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStorageVolDownload(SafeStorageVolHandle vol, SafeStreamHandle stream, ulong offset, ulong length, uint flags);
+
+    // Streams
+    [LibraryImport(Lib)] internal static partial IntPtr virStreamNew(SafeConnectHandle conn, uint flags);
+    [LibraryImport(Lib)] internal static partial int virStreamSend(SafeStreamHandle st, byte* data, nuint nbytes);
+    [LibraryImport(Lib)] internal static partial int virStreamRecv(SafeStreamHandle st, byte* data, nuint nbytes);
+    [LibraryImport(Lib)] internal static partial int virStreamFinish(SafeStreamHandle st);
+    [LibraryImport(Lib)] internal static partial int virStreamAbort(SafeStreamHandle st);
+
     // Networks
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virNetworkLookupByName(SafeConnectHandle conn, string name);
+    [LibraryImport(Lib)] internal static partial int virConnectListAllNetworks(SafeConnectHandle conn, out IntPtr nets, uint flags);
+    [LibraryImport(Lib)] internal static partial IntPtr virNetworkGetName(IntPtr net);
+    [LibraryImport(Lib)] internal static partial int virNetworkGetUUIDString(IntPtr net, byte* buf);
+    [LibraryImport(Lib)] internal static partial int virNetworkIsActive(IntPtr net);
+    [LibraryImport(Lib)] internal static partial int virNetworkIsPersistent(IntPtr net);
+    [LibraryImport(Lib)] internal static partial int virNetworkGetAutostart(IntPtr net, out int autostart);
+    [LibraryImport(Lib)] internal static partial IntPtr virNetworkGetXMLDesc(IntPtr net, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virNetworkDefineXML(SafeConnectHandle conn, string xml);
+    [LibraryImport(Lib)] internal static partial int virNetworkCreate(SafeNetworkHandle net);
+    [LibraryImport(Lib)] internal static partial int virNetworkDestroy(SafeNetworkHandle net);
+    [LibraryImport(Lib)] internal static partial int virNetworkUndefine(SafeNetworkHandle net);
+    [LibraryImport(Lib)] internal static partial int virNetworkSetAutostart(SafeNetworkHandle net, int autostart);
+    [LibraryImport(Lib)] internal static partial int virNetworkGetDHCPLeases(SafeNetworkHandle net, IntPtr mac, out IntPtr leases, uint flags);
+    [LibraryImport(Lib)] internal static partial void virNetworkDHCPLeaseFree(IntPtr lease);
+
+    // Devices
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainAttachDeviceFlags(SafeDomainHandle dom, string xml, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainDetachDeviceFlags(SafeDomainHandle dom, string xml, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainUpdateDeviceFlags(SafeDomainHandle dom, string xml, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainBlockResize(SafeDomainHandle dom, string disk, ulong size, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainInterfaceAddresses(SafeDomainHandle dom, out IntPtr ifaces, uint source, uint flags);
+    [LibraryImport(Lib)] internal static partial void virDomainInterfaceFree(IntPtr iface);
 
     // Other object types: only Free/Ref for now so every handle type has a SafeHandle.
     [LibraryImport(Lib)] internal static partial int virNetworkFree(IntPtr net);
@@ -207,6 +247,37 @@ internal struct VirStorageVolInfo
     public int Type;
     public ulong Capacity;
     public ulong Allocation;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirNetworkDhcpLease
+{
+    public IntPtr Iface;
+    public long ExpiryTime;
+    public int Type;
+    public IntPtr Mac;
+    public IntPtr Iaid;
+    public IntPtr IpAddr;
+    public uint Prefix;
+    public IntPtr Hostname;
+    public IntPtr ClientId;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirDomainInterface
+{
+    public IntPtr Name;
+    public IntPtr HwAddr;
+    public uint NAddrs;
+    public IntPtr Addrs;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirDomainIPAddress
+{
+    public int Type;
+    public IntPtr Addr;
+    public uint Prefix;
 }
 
 [StructLayout(LayoutKind.Explicit, Size = 96)]

@@ -44,6 +44,7 @@ public static class BackupService
         KvmVm now = VmService.Refresh(vm);
         bool running = now.Id is not null;
         string set = Path.GetFullPath(destination);
+        bool setExisted = Directory.Exists(set);
         SetManifest? manifest = ReadSet(set);
         if (incremental)
         {
@@ -112,7 +113,7 @@ public static class BackupService
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            if (manifest is null)
+            if (manifest is null && !setExisted)
             {
                 TryDelete(set);
             }
@@ -189,7 +190,7 @@ public static class BackupService
                 }
             }
 
-            if (manifest is null)
+            if (manifest is null && !setExisted)
             {
                 TryDelete(set, onlyIfEmpty: true);
             }
@@ -282,7 +283,9 @@ public static class BackupService
                 }
 
                 // Link the chain (copies of the incrementals, so the backup set stays as it is), then flatten it.
-                string top = Path.Combine(set.Path!, chain[0].Name, chain[0].Disks.First(d => d.Target == disk.Target).File);
+                DiskEntry first = chain[0].Disks.FirstOrDefault(d => d.Target == disk.Target)
+                    ?? throw new KvmOperationException("BackupIncomplete", $"Full backup '{chain[0].Name}' has no copy of disk '{disk.Target}'.", chain[0].Name);
+                string top = Path.Combine(set.Path!, chain[0].Name, first.File);
                 for (int i = 1; i < chain.Count; i++)
                 {
                     DiskEntry part = chain[i].Disks.FirstOrDefault(d => d.Target == disk.Target)
@@ -622,7 +625,7 @@ public static class BackupService
 
         if (p.ExitCode != 0)
         {
-            throw new IOException($"qemu-img {string.Join(' ', args)} failed: {err.Result.Trim()}");
+            throw new KvmOperationException("QemuImgFailed", $"qemu-img {string.Join(' ', args)} failed: {err.Result.Trim()}", args[^1]);
         }
     }
 
@@ -634,8 +637,21 @@ public static class BackupService
             return null;
         }
 
-        SetManifest m = JsonSerializer.Deserialize<SetManifest>(File.ReadAllText(file), s_json)
-            ?? throw new KvmOperationException("BackupSetInvalid", $"'{file}' is not a KvmPS backup manifest.", file);
+        SetManifest? m;
+        try
+        {
+            m = JsonSerializer.Deserialize<SetManifest>(File.ReadAllText(file), s_json);
+        }
+        catch (JsonException e)
+        {
+            throw new KvmOperationException("BackupSetInvalid", $"'{file}' is not a valid KvmPS backup manifest: {e.Message}", file, e);
+        }
+
+        if (m is null)
+        {
+            throw new KvmOperationException("BackupSetInvalid", $"'{file}' is not a KvmPS backup manifest.", file);
+        }
+
         m.Path = set;
         return m;
     }

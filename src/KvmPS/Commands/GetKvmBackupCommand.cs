@@ -10,7 +10,7 @@ namespace KvmPS.Commands;
 public sealed class GetKvmBackupCommand : PSCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName", "SetPath")]
+    [Alias("FullName")]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = [];
 
@@ -33,7 +33,17 @@ public sealed class GetKvmBackupCommand : PSCmdlet
                 continue;
             }
 
-            IEnumerable<KvmBackup> backups = BackupService.List(full);
+            IEnumerable<KvmBackup> backups;
+            try
+            {
+                backups = BackupService.List(full);
+            }
+            catch (KvmOperationException e)
+            {
+                WriteError(ErrorRecords.FromOperation(e, p));
+                continue;
+            }
+
             if (VMName is { Length: > 0 })
             {
                 WildcardPattern[] patterns = VMName.Select(v => WildcardPattern.Get(v, WildcardOptions.IgnoreCase)).ToArray();

@@ -114,6 +114,10 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         {
             WriteError(ErrorRecords.FromLibvirt(e, target, e.Code == LibvirtErrorCode.OperationInvalid ? "VmStateInvalid" : null));
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            WriteError(new ErrorRecord(e, "FileSystemError", ErrorCategory.WriteError, target) { ErrorDetails = new ErrorDetails(e.Message) });
+        }
     }
 
     // Once Ctrl+C is pressed, writing throws PipelineStoppedException: Core's clean-up (rollback, aborting a

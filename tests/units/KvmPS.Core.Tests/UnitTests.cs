@@ -210,3 +210,59 @@ public sealed class ErrorTests
     [InlineData(KvmVmState.ShutOff, 99, "Reason99")]
     public void StateReasons_HaveNames(KvmVmState state, int reason, string name) => Assert.Equal(name, VmService.ReasonName(state, reason));
 }
+
+public sealed class SnapshotParseTests
+{
+    [Fact]
+    public void ExternalSnapshotWithMemory_IsParsed()
+    {
+        using var conn = new KvmConnection("test:///default");
+        var vm = new KvmVm(conn, new Backend.DomainRef("web1", Guid.NewGuid(), -1));
+        const string xml = """
+            <domainsnapshot><name>e1</name><description>before patch</description><state>running</state>
+            <parent><name>base</name></parent><creationTime>1700000000</creationTime>
+            <memory snapshot='external' file='/var/lib/libvirt/images/web1.e1.mem'/>
+            <disks><disk name='vda' snapshot='external' type='file'><source file='/var/lib/libvirt/images/web1.e1'/></disk>
+            <disk name='sda' snapshot='no'/></disks><domain type='kvm'><name>web1</name></domain></domainsnapshot>
+            """;
+        KvmSnapshot s = SnapshotService.Parse(new Backend.SnapshotData("e1", xml, true), vm);
+        Assert.Equal(KvmSnapshotKind.External, s.Kind);
+        Assert.True(s.HasMemory);
+        Assert.Equal("/var/lib/libvirt/images/web1.e1.mem", s.MemoryFile);
+        Assert.Equal("base", s.Parent);
+        Assert.True(s.IsCurrent);
+        Assert.Equal("before patch", s.Description);
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1700000000).LocalDateTime, s.CreationTime);
+        Assert.Equal("/var/lib/libvirt/images/web1.e1", s.Disks.Single(d => d.Target == "vda").File);
+        Assert.Equal("no", s.Disks.Single(d => d.Target == "sda").Snapshot);
+    }
+
+    [Fact]
+    public void InternalDiskOnlySnapshot_HasNoMemory()
+    {
+        using var conn = new KvmConnection("test:///default");
+        var vm = new KvmVm(conn, new Backend.DomainRef("db1", Guid.NewGuid(), -1));
+        const string xml = "<domainsnapshot><name>s</name><state>shutoff</state><creationTime>1</creationTime><memory snapshot='no'/><disks><disk name='vda' snapshot='internal'/></disks></domainsnapshot>";
+        KvmSnapshot s = SnapshotService.Parse(new Backend.SnapshotData("s", xml, false), vm);
+        Assert.Equal(KvmSnapshotKind.Internal, s.Kind);
+        Assert.False(s.HasMemory);
+        Assert.Null(s.Parent);
+    }
+
+    [Theory]
+    [InlineData("ok name", true)]
+    [InlineData("a/b", false)]
+    [InlineData("", false)]
+    [InlineData("line\nbreak", false)]
+    public void SnapshotNames_AreChecked(string name, bool ok)
+    {
+        if (ok)
+        {
+            SnapshotService.ValidateName(name);
+        }
+        else
+        {
+            Assert.Equal("InvalidName", Assert.Throws<KvmOperationException>(() => SnapshotService.ValidateName(name)).ErrorId);
+        }
+    }
+}
