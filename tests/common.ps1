@@ -65,7 +65,7 @@ function Remove-SystemTestObjects([string] $Prefix) {
     if ($Prefix -notlike 'kvmps-t-*') { throw "Refusing to clean '$Prefix': not a test prefix." }
     foreach ($name in (& virsh -c qemu:///system list --all --name 2>$null) | ForEach-Object Trim | Where-Object { $_ -like "$Prefix*" }) {
         & virsh -c qemu:///system destroy $name *> $null
-        & virsh -c qemu:///system undefine $name --managed-save --snapshots-metadata --nvram *> $null
+        & virsh -c qemu:///system undefine $name --managed-save --snapshots-metadata --checkpoints-metadata --nvram *> $null
         & virsh -c qemu:///system undefine $name *> $null
     }
     foreach ($pool in (& virsh -c qemu:///system pool-list --name 2>$null) | ForEach-Object Trim | Where-Object { $_ }) {
