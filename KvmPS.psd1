@@ -8,7 +8,7 @@
     Description          = 'Manage KVM/QEMU virtual machines and hosts through libvirt, the PowerShell way.'
     CompatiblePSEditions = @('Core')
     PowerShellVersion    = '7.4'
-    FormatsToProcess     = @('KvmPS.Format.ps1xml')
+    FormatsToProcess     = @('KvmPS.Format.ps1xml', 'KvmPS.Storage.Format.ps1xml', 'KvmPS.Network.Format.ps1xml', 'KvmPS.Devices.Format.ps1xml')
     CmdletsToExport      = @(
         'Backup-KvmVm'
         'Checkpoint-KvmVm'
@@ -37,6 +37,9 @@
         'Stop-KvmVm'
         'Suspend-KvmVm'
         'Wait-KvmVm'
+        # storage cmdlets (kept together)
+        # network cmdlets (kept together)
+        # VM device cmdlets (kept together)
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -108,7 +108,8 @@ function Invoke-Build {
     }
 
     Copy-Item ([IO.Path]::Combine($root, 'KvmPS.psd1')), ([IO.Path]::Combine($root, 'README.md')) $out
-    Copy-Item ([IO.Path]::Combine($root, 'src', 'KvmPS', 'KvmPS.psm1')), ([IO.Path]::Combine($root, 'src', 'KvmPS', 'KvmPS.Format.ps1xml')) $out
+    Copy-Item ([IO.Path]::Combine($root, 'src', 'KvmPS', 'KvmPS.psm1')) $out
+    Copy-Item ([IO.Path]::Combine($root, 'src', 'KvmPS', '*.Format.ps1xml')) $out
 
     # Help: generated in a child pwsh so this process never loads the module.
     $helpDir = [IO.Path]::Combine($out, 'en-US')

@@ -61,7 +61,29 @@ internal static class ErrorRecords
     /// <summary>A KvmPS operation failure: its own stable ErrorId, the category that fits it.</summary>
     public static ErrorRecord FromOperation(KvmPS.Core.Services.KvmOperationException e, object? target)
     {
-        ErrorCategory category = e.ErrorId switch
+        ErrorCategory category = e.Kind switch
+        {
+            KvmPS.Core.Services.KvmErrorKind.NotFound => ErrorCategory.ObjectNotFound,
+            KvmPS.Core.Services.KvmErrorKind.AlreadyExists => ErrorCategory.ResourceExists,
+            KvmPS.Core.Services.KvmErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,
+            KvmPS.Core.Services.KvmErrorKind.InvalidOperation => ErrorCategory.InvalidOperation,
+            KvmPS.Core.Services.KvmErrorKind.Unavailable => ErrorCategory.ResourceUnavailable,
+            KvmPS.Core.Services.KvmErrorKind.NotSupported => ErrorCategory.NotImplemented,
+            KvmPS.Core.Services.KvmErrorKind.Timeout => ErrorCategory.OperationTimeout,
+            KvmPS.Core.Services.KvmErrorKind.WriteError => ErrorCategory.WriteError,
+            KvmPS.Core.Services.KvmErrorKind.InvalidData => ErrorCategory.InvalidData,
+            KvmPS.Core.Services.KvmErrorKind.InUse => ErrorCategory.ResourceBusy,
+            _ => ByErrorId(e.ErrorId),
+        };
+        return new ErrorRecord(e, e.ErrorId, category, target)
+        {
+            ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = e.Hint ?? string.Empty },
+        };
+    }
+
+    private static ErrorCategory ByErrorId(string errorId)
+    {
+        return errorId switch
         {
             "VmStateInvalid" or "BackupCheckpointConflict" => ErrorCategory.InvalidOperation,
             "SnapshotExists" or "DestinationNotEmpty" => ErrorCategory.ResourceExists,
@@ -78,10 +100,6 @@ internal static class ErrorRecords
             "InvalidName" or "InvalidMemory" or "CpuCountTooHigh" or "MemoryTooHigh" => ErrorCategory.InvalidArgument,
             "InsufficientHostResources" or "KvmUnavailable" or "AcceleratorUnavailable" or "StoragePoolInactive" => ErrorCategory.ResourceUnavailable,
             _ => ErrorCategory.NotSpecified,
-        };
-        return new ErrorRecord(e, e.ErrorId, category, target)
-        {
-            ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = e.Hint ?? string.Empty },
         };
     }
 

@@ -29,6 +29,22 @@ public sealed class NullKvmLog : IKvmLog
     }
 }
 
+/// <summary>What kind of failure a <see cref="KvmOperationException"/> is (mapped to PowerShell's ErrorCategory).</summary>
+public enum KvmErrorKind
+{
+    Unspecified = 0,
+    NotFound,
+    AlreadyExists,
+    InvalidArgument,
+    InvalidOperation,
+    Unavailable,
+    NotSupported,
+    Timeout,
+    WriteError,
+    InvalidData,
+    InUse,
+}
+
 /// <summary>A KvmPS operation that failed for a reason the user can act on, with a stable error id.</summary>
 public sealed class KvmOperationException : Exception
 {
@@ -48,4 +64,7 @@ public sealed class KvmOperationException : Exception
     public string? Step { get; init; }
 
     public string? Hint { get; init; }
+
+    /// <summary>The kind of failure; when Unspecified, the ErrorId decides the category.</summary>
+    public KvmErrorKind Kind { get; init; }
 }

@@ -16,6 +16,7 @@ public sealed class KvmConnection : IDisposable
     private readonly NetworkCredential? _credential;
     private ILibvirtConnection? _conn;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string[]> _snapshotNames = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string[]> _names = new(StringComparer.Ordinal);
     private volatile bool _lost;
     private bool _disposed;
 
@@ -108,6 +109,12 @@ public sealed class KvmConnection : IDisposable
 
     /// <summary>Remembers a VM's snapshot names for completion.</summary>
     public void CacheSnapshotNames(string vmName, IEnumerable<string> names) => _snapshotNames[vmName] = names.ToArray();
+
+    /// <summary>Names of other objects (kind: "pool", "network", "volume:&lt;pool&gt;" ...) seen by the last listing, for completion.</summary>
+    public IReadOnlyCollection<string> CachedNames(string kind) => _names.TryGetValue(kind, out string[]? n) ? n : [];
+
+    /// <summary>Remembers object names of a kind for tab completion.</summary>
+    public void CacheNames(string kind, IEnumerable<string> names) => _names[kind] = names.ToArray();
 
     /// <summary>Opens the connection now (idempotent); reopens it when it was lost.</summary>
     public KvmConnection Open()
