@@ -129,6 +129,12 @@ public interface ILibvirtConnection : IDisposable
     void RevertToSnapshot(DomainRef domain, string name, SnapshotRevertFlags flags);
     void DeleteSnapshot(DomainRef domain, string name, SnapshotDeleteFlags flags);
 
+    // --- guest agent ---
+    /// <summary>Sends a raw QEMU guest agent command (JSON) and returns the agent's JSON answer (libvirt-qemu).</summary>
+    string QemuAgentCommand(DomainRef domain, string json, int timeoutSeconds);
+    /// <summary>virDomainGetGuestInfo: typed parameters for the requested info types (bit mask).</summary>
+    IReadOnlyList<TypedParameter> GetGuestInfo(DomainRef domain, uint types);
+
     // --- backup jobs and checkpoints ---
     /// <summary>Starts a backup job (push mode writes the target files); optionally creates a checkpoint with it.</summary>
     void BeginBackup(DomainRef domain, string backupXml, string? checkpointXml, uint flags);

@@ -120,6 +120,9 @@ public sealed class KvmVm
 
     public KvmConnection Connection { get; }
 
+    /// <summary>The guest's IP addresses when KvmPS asked for them (Wait-KvmVm -For IPAddress); else empty.</summary>
+    public IReadOnlyList<string> IPAddresses { get; internal set; } = [];
+
     /// <summary>The host name of the VM's connection (the Host column).</summary>
     public string? HostName => Connection.HostName;
 

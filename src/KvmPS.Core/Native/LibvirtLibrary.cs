@@ -241,9 +241,40 @@ internal static unsafe partial class LibvirtLibrary
         => libraryName switch
         {
             NativeMethods.Lib => s_handle,
+            NativeQemuMethods.Lib => LoadQemuLibrary(),
             "libc" when OperatingSystem.IsLinux() => NativeLibrary.Load("libc.so.6"),
             _ => IntPtr.Zero,
         };
+
+    private static IntPtr s_qemuHandle;
+
+    /// <summary>libvirt-qemu (virDomainQemuAgentCommand) lives in its own library next to libvirt.</summary>
+    private static IntPtr LoadQemuLibrary()
+    {
+        if (s_qemuHandle != IntPtr.Zero)
+        {
+            return s_qemuHandle;
+        }
+
+        string? overridePath = Environment.GetEnvironmentVariable(PathOverrideVariable);
+        string[] names = OperatingSystem.IsWindows() ? ["libvirt-qemu-0.dll"]
+            : OperatingSystem.IsMacOS() ? ["libvirt-qemu.0.dylib", "/opt/homebrew/lib/libvirt-qemu.0.dylib", "/usr/local/lib/libvirt-qemu.0.dylib"]
+            : ["libvirt-qemu.so.0"];
+        string? dir = overridePath is null ? null : File.Exists(overridePath) ? Path.GetDirectoryName(overridePath) : overridePath;
+        foreach (string n in string.IsNullOrEmpty(dir) ? names : names.Select(x => Path.Combine(dir, Path.GetFileName(x))).Concat(names))
+        {
+            if (NativeLibrary.TryLoad(n, out IntPtr h))
+            {
+                s_qemuHandle = h;
+                return h;
+            }
+        }
+
+        throw new LibvirtException(LibvirtErrorCode.NoSupport, LibvirtErrorDomain.None, "The libvirt-qemu library (guest agent commands) could not be loaded.")
+        {
+            Hint = "Install it (Debian/Ubuntu: libvirt0 ships libvirt-qemu.so.0).",
+        };
+    }
 
     private static void RunEventLoop()
     {

@@ -5,7 +5,7 @@ using KvmPS.Core.Backend;
 namespace KvmPS.Core.Native;
 
 /// <summary>A libvirt connection opened through the native library. Thread-safe, like virConnectPtr.</summary>
-internal sealed unsafe class NativeConnection : ILibvirtConnection
+internal sealed unsafe partial class NativeConnection : ILibvirtConnection
 {
     private const uint ConnectReadOnly = 1;
     private readonly SafeConnectHandle _conn;

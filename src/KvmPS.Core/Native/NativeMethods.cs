@@ -97,6 +97,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int virDomainRevertToSnapshot(SafeDomainSnapshotHandle snap, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainSnapshotDelete(SafeDomainSnapshotHandle snap, uint flags);
 
+    [LibraryImport(Lib)] internal static partial int virDomainGetGuestInfo(SafeDomainHandle dom, uint types, out IntPtr pars, out int npars, uint flags);
+
     // Backup and checkpoints
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainBackupBegin(SafeDomainHandle dom, string backupXml, string? checkpointXml, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainGetJobStats(SafeDomainHandle dom, out int type, out IntPtr pars, out int npars, uint flags);

@@ -12,5 +12,23 @@ public sealed class StartKvmVmCommand : KvmVmCmdlet
     [Parameter]
     public SwitchParameter Passthru { get; set; }
 
-    protected override void ProcessVm(KvmVm vm) => Apply(vm, "Start", VmLifecycle.Start, Passthru);
+    /// <summary>Wait after the operation, like Hyper-V's -Wait -For IPAddress.</summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    [Parameter]
+    public KvmWaitFor For { get; set; } = KvmWaitFor.IPAddress;
+
+    [Parameter]
+    [ValidateRange(0, 86400)]
+    public int TimeoutSec { get; set; } = 300;
+
+    protected override void ProcessVm(KvmVm vm)
+    {
+        Apply(vm, "Start", VmLifecycle.Start, Passthru && !Wait);
+        if (Wait)
+        {
+            WriteObject(WaitSupport.Wait(vm, For, [KvmVmState.Running], KvmAddressFamily.Any, TimeSpan.FromSeconds(TimeoutSec), this, CancelToken) ?? VmService.Refresh(vm));
+        }
+    }
 }

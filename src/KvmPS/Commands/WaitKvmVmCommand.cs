@@ -4,13 +4,35 @@ using KvmPS.Core.Services;
 
 namespace KvmPS.Commands;
 
-/// <summary>Waits until VMs reach a state, woken by libvirt's lifecycle events.</summary>
+/// <summary>What Wait-KvmVm waits for.</summary>
+public enum KvmWaitFor
+{
+    State = 0,
+    GuestAgent = 1,
+    IPAddress = 2,
+}
+
+/// <summary>The address family Wait-KvmVm -For IPAddress waits for.</summary>
+public enum KvmAddressFamily
+{
+    Any = 0,
+    IPv4 = 1,
+    IPv6 = 2,
+}
+
+/// <summary>Waits until VMs reach a state (woken by libvirt events), their guest agent answers, or they have an IP address.</summary>
 [Cmdlet(VerbsLifecycle.Wait, "KvmVm", DefaultParameterSetName = NameSet)]
 [OutputType(typeof(KvmVm))]
 public sealed class WaitKvmVmCommand : KvmVmCmdlet
 {
-    [Parameter(Mandatory = true)]
-    public KvmVmState[] State { get; set; } = [];
+    [Parameter]
+    public KvmWaitFor For { get; set; } = KvmWaitFor.State;
+
+    [Parameter]
+    public KvmVmState[]? State { get; set; }
+
+    [Parameter]
+    public KvmAddressFamily AddressFamily { get; set; } = KvmAddressFamily.Any;
 
     [Parameter]
     [ValidateRange(0, 86400)]
@@ -19,17 +41,21 @@ public sealed class WaitKvmVmCommand : KvmVmCmdlet
     [Parameter]
     public SwitchParameter Passthru { get; set; }
 
+    protected override void BeginProcessing()
+    {
+        if (For == KvmWaitFor.State && (State is null || State.Length == 0))
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-For State needs -State (for example -State Running)."),
+                "StateRequired", ErrorCategory.InvalidArgument, null));
+        }
+    }
+
     protected override void ProcessVm(KvmVm vm)
     {
-        if (!VmLifecycle.WaitForState(vm, State, TimeSpan.FromSeconds(TimeoutSec), this, CancelToken, $"Waiting for {vm.Name} to be {string.Join(" or ", State)}"))
+        KvmVm? now = WaitSupport.Wait(vm, For, State, AddressFamily, TimeSpan.FromSeconds(TimeoutSec), this, CancelToken);
+        if (Passthru || For == KvmWaitFor.IPAddress)
         {
-            throw new KvmOperationException("WaitTimeout",
-                $"VM '{vm.Name}' did not reach {string.Join(" or ", State)} within {TimeoutSec} s; it is {VmService.Refresh(vm).State}.", vm.Name);
-        }
-
-        if (Passthru)
-        {
-            WriteVm(vm);
+            WriteObject(now ?? VmService.Refresh(vm));
         }
     }
 }
