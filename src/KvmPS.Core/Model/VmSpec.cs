@@ -37,6 +37,25 @@ public sealed class VmSpec
     /// <summary>The pool new volumes go to (default: 'default').</summary>
     public string? StoragePool { get; set; }
     public bool Start { get; set; }
+
+    /// <summary>A cloud-init NoCloud seed to build and attach (New-KvmVm -CloudInit); null: none.</summary>
+    public CloudInitSeed? CloudInit { get; set; }
+}
+
+/// <summary>The files of a cloud-init NoCloud seed, ready to be written to an ISO labelled cidata.</summary>
+public sealed class CloudInitSeed
+{
+    /// <summary>meta-data: instance-id and local-hostname (YAML).</summary>
+    public string MetaData { get; set; } = string.Empty;
+
+    /// <summary>user-data: #cloud-config YAML or a script (#!).</summary>
+    public string UserData { get; set; } = string.Empty;
+
+    /// <summary>network-config (netplan v2 / v1 YAML); null: cloud-init's default (DHCP on the first NIC).</summary>
+    public string? NetworkConfig { get; set; }
+
+    /// <summary>A description for -WhatIf and Verbose that never includes secrets.</summary>
+    public string Summary { get; set; } = "cloud-init seed";
 }
 
 /// <summary>One disk of a <see cref="VmSpec"/>: a new volume (SizeBytes), an overlay on BaseImage, or an existing Path.</summary>

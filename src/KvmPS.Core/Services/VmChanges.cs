@@ -184,6 +184,10 @@ public static class VmChanges
             .Where(d => d.Device == "disk" && !d.ReadOnly && d.Path is not null && d.SourceType is null or "file")
             .Select(d => d.Path!).ToList();
 
+        // The cloud-init seed New-KvmVm built for this VM is its own too (never an ISO the user attached).
+        mine.AddRange(config.Disks.Where(d => d.Device == "cdrom" && d.Path is not null
+            && Path.GetFileName(d.Path).Equals($"{VmProvisioner.SafeFileName(vm.Name)}.cidata.iso", StringComparison.Ordinal)).Select(d => d.Path!));
+
         // External snapshots made the VM's disks a chain of its own files, plus memory files: those are its own too.
         foreach (SnapshotData snap in vm.Connection.Invoke(c => c.ListSnapshots(vm.Ref)))
         {

@@ -33,6 +33,7 @@ public static class VmProvisioner
 
         var planner = new Planner(connection, spec, log);
         (DomainConfig config, List<PlannedVolume> volumes) = planner.BuildConfig(dryRun: false);
+        (string Pool, string Name, int DiskIndex)? seed = planner.Seed;
         var undo = new Stack<(string What, Action Do)>();
         string step = "check storage";
         try
@@ -46,6 +47,34 @@ public static class VmProvisioner
                 undo.Push(($"volume {created.Path}", () => connection.Invoke(c => c.DeleteStorageVolume(created))));
                 v.Disk.Path ??= created.Path;
                 config.Disks[v.DiskIndex] = config.Disks[v.DiskIndex] with { Path = created.Path };
+            }
+
+            if (seed is { } s && spec.CloudInit is { } ci)
+            {
+                step = $"create the cloud-init seed '{s.Name}' in pool '{s.Pool}'";
+                var files = new List<(string, byte[])>
+                {
+                    ("meta-data", System.Text.Encoding.UTF8.GetBytes(ci.MetaData)),
+                    ("user-data", System.Text.Encoding.UTF8.GetBytes(ci.UserData)),
+                };
+                if (ci.NetworkConfig is not null)
+                {
+                    files.Add(("network-config", System.Text.Encoding.UTF8.GetBytes(ci.NetworkConfig)));
+                }
+
+                byte[] iso = Iso.Iso9660Writer.Build("cidata", files);
+                log.Verbose($"Building the NoCloud seed ISO ({iso.Length} bytes; {ci.Summary}) as volume '{s.Name}' in pool '{s.Pool}'");
+                string xmlVol = new XElement("volume", new XElement("name", s.Name),
+                    new XElement("capacity", new XAttribute("unit", "bytes"), iso.Length),
+                    new XElement("target", new XElement("format", new XAttribute("type", "raw")))).ToString();
+                StorageVolumeInfo seedVol = connection.Invoke(c => c.CreateStorageVolume(s.Pool, xmlVol, 0));
+                undo.Push(($"seed {seedVol.Path}", () => connection.Invoke(c => c.DeleteStorageVolume(seedVol))));
+                using (var ms = new MemoryStream(iso, writable: false))
+                {
+                    connection.Invoke(c => c.UploadStorageVolume(seedVol, ms, (ulong)iso.Length, null, cancel));
+                }
+
+                config.Disks[s.DiskIndex] = config.Disks[s.DiskIndex] with { Path = seedVol.Path };
             }
 
             cancel.ThrowIfCancellationRequested();
@@ -193,6 +222,9 @@ public static class VmProvisioner
 
     private sealed class Planner(KvmConnection connection, VmSpec spec, IKvmLog log)
     {
+        /// <summary>Where the cloud-init seed goes (pool, volume name, index of its CD-ROM in the disks).</summary>
+        public (string Pool, string Name, int DiskIndex)? Seed { get; private set; }
+
         public (DomainConfig Config, List<PlannedVolume> Volumes) BuildConfig(bool dryRun)
         {
             HostCapabilities caps = CapabilitiesXml.ParseHost(connection.Invoke(c => c.GetCapabilities()));
@@ -321,6 +353,34 @@ public static class VmProvisioner
                     Disk = d,
                     DiskIndex = config.Disks.Count - 1,
                 });
+            }
+
+            if (spec.CloudInit is not null)
+            {
+                // The seed CD goes on virtio-scsi: Debian's and others' cloud kernels have no SATA (AHCI) driver.
+                string poolName = spec.Disks.FirstOrDefault(d => d.Pool is not null)?.Pool ?? spec.StoragePool ?? DefaultPool;
+                if (!dryRun)
+                {
+                    EnsurePool(connection, poolName, log);
+                }
+
+                string seedName = $"{SafeFileName(spec.Name)}.cidata.iso";
+                if (!dryRun && connection.Invoke(c => c.LookupStorageVolume(poolName, seedName)) is { } existingSeed)
+                {
+                    throw new KvmOperationException("DiskExists", $"Volume '{seedName}' already exists in pool '{poolName}' ({existingSeed.Path}); it was not touched.", existingSeed.Path)
+                    {
+                        Kind = KvmErrorKind.AlreadyExists,
+                    };
+                }
+
+                config.VirtioScsiController = true;
+                config.Disks.Add(new KvmVmDisk { Target = $"sd{(char)('a' + cdIndex++)}", Bus = "scsi", Device = "cdrom", ReadOnly = true, Format = "raw", SourceType = "file" });
+                Seed = (poolName, seedName, config.Disks.Count - 1);
+            }
+
+            if (config.Disks.Any(d => d.Bus == "scsi"))
+            {
+                config.VirtioScsiController = true;
             }
 
             foreach (string network in ResolveNetworks())

@@ -35,6 +35,9 @@ public sealed class DomainConfig
     /// <summary>VNC listen address; null: no graphics.</summary>
     public string? VncListen { get; set; }
 
+    /// <summary>A virtio-scsi controller (for SCSI disks and CD-ROMs; cloud kernels lack SATA drivers).</summary>
+    public bool VirtioScsiController { get; set; }
+
     public KvmAccelerator Accelerator => DomainType switch
     {
         "kvm" => KvmAccelerator.Kvm,
@@ -110,6 +113,7 @@ public static class DomainXml
             c.NetworkAdapters.Add(ParseInterface(n));
         }
 
+        c.VirtioScsiController = devices?.Elements("controller").Any(x => (string?)x.Attribute("type") == "scsi" && (string?)x.Attribute("model") == "virtio-scsi") == true;
         c.SerialConsole = devices?.Element("serial") is not null || devices?.Element("console") is not null;
         c.GuestAgentChannel = devices?.Elements("channel").Any(ch => (string?)ch.Element("target")?.Attribute("name") == "org.qemu.guest_agent.0") == true;
         c.VncListen = devices?.Elements("graphics").Where(gr => (string?)gr.Attribute("type") == "vnc")
@@ -151,6 +155,11 @@ public static class DomainXml
         }
 
         var devices = new XElement("devices");
+        if (c.VirtioScsiController)
+        {
+            devices.Add(new XElement("controller", new XAttribute("type", "scsi"), new XAttribute("index", 0), new XAttribute("model", "virtio-scsi")));
+        }
+
         foreach (KvmVmDisk d in c.Disks)
         {
             devices.Add(BuildDisk(d));
@@ -216,7 +225,8 @@ public static class DomainXml
     private static int ParseInt(string? s, int fallback)
         => int.TryParse(s?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : fallback;
 
-    private static KvmVmDisk ParseDisk(XElement d)
+    /// <summary>Reads one &lt;disk&gt; element.</summary>
+    internal static KvmVmDisk ParseDisk(XElement d)
     {
         XElement? source = d.Element("source");
         string? sourceType = (string?)d.Attribute("type");
@@ -240,7 +250,8 @@ public static class DomainXml
         };
     }
 
-    private static XElement BuildDisk(KvmVmDisk d)
+    /// <summary>Builds one &lt;disk&gt; element (also the device XML for attach and detach).</summary>
+    internal static XElement BuildDisk(KvmVmDisk d)
     {
         string type = d.SourceType ?? (d.Pool is not null ? "volume" : "file");
         XElement? source = type switch
@@ -257,7 +268,8 @@ public static class DomainXml
             d.ReadOnly ? new XElement("readonly") : null);
     }
 
-    private static KvmVmNetworkAdapter ParseInterface(XElement n)
+    /// <summary>Reads one &lt;interface&gt; element.</summary>
+    internal static KvmVmNetworkAdapter ParseInterface(XElement n)
     {
         string type = (string?)n.Attribute("type") ?? "network";
         XElement? source = n.Element("source");
@@ -268,10 +280,12 @@ public static class DomainXml
             Source = (string?)source?.Attribute("network") ?? (string?)source?.Attribute("bridge") ?? (string?)source?.Attribute("dev"),
             Model = (string?)n.Element("model")?.Attribute("type"),
             Target = (string?)n.Element("target")?.Attribute("dev"),
+            LinkState = (string?)n.Element("link")?.Attribute("state") == "down" ? KvmLinkState.Down : KvmLinkState.Up,
         };
     }
 
-    private static XElement BuildInterface(KvmVmNetworkAdapter n)
+    /// <summary>Builds one &lt;interface&gt; element (also the device XML for attach and detach).</summary>
+    internal static XElement BuildInterface(KvmVmNetworkAdapter n)
     {
         string attr = n.Type switch
         {
@@ -282,6 +296,7 @@ public static class DomainXml
         return new XElement("interface", new XAttribute("type", n.Type),
             n.MacAddress is null ? null : new XElement("mac", new XAttribute("address", n.MacAddress)),
             n.Source is null || n.Type == "user" ? null : new XElement("source", new XAttribute(attr, n.Source)),
-            n.Model is null ? null : new XElement("model", new XAttribute("type", n.Model)));
+            n.Model is null ? null : new XElement("model", new XAttribute("type", n.Model)),
+            n.LinkState == KvmLinkState.Down ? new XElement("link", new XAttribute("state", "down")) : null);
     }
 }

@@ -95,6 +95,34 @@ public sealed class NewKvmVmCommand : KvmCmdlet
     [Parameter(ParameterSetName = ParamSet)]
     public string? Title { get; set; }
 
+    /// <summary>Attach a cloud-init NoCloud seed built from the parameters below.</summary>
+    [Parameter(ParameterSetName = ParamSet)]
+    public SwitchParameter CloudInit { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNull]
+    public object? UserData { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? SshPublicKey { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string? HostName { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNullOrEmpty]
+    public string? User { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNull]
+    public System.Security.SecureString? Password { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
+    [ValidateNotNull]
+    public object? NetworkConfig { get; set; }
+
     [Parameter(Mandatory = true, ParameterSetName = SpecSet)]
     [ValidateNotNull]
     public object? Spec { get; set; }
@@ -133,7 +161,7 @@ public sealed class NewKvmVmCommand : KvmCmdlet
         VmSpec spec = _spec!;
         string disks = spec.Disks.Count == 0 ? "no disk" : string.Join(", ", spec.Disks.Select(d =>
             d.BaseImage is not null ? $"overlay on {d.BaseImage}" : d.SizeBytes is { } s ? $"new {ByteSize.Format(s)} disk" : d.Path ?? "empty drive"));
-        string what = $"Create VM ({spec.CpuCount ?? 1} vCPU, {ByteSize.Format(spec.MemoryBytes ?? 1UL << 30)}, {disks}{(spec.Start ? ", start it" : string.Empty)})";
+        string what = $"Create VM ({spec.CpuCount ?? 1} vCPU, {ByteSize.Format(spec.MemoryBytes ?? 1UL << 30)}, {disks}{(spec.CloudInit is { } ci ? ", " + ci.Summary : string.Empty)}{(spec.Start ? ", start it" : string.Empty)})";
         if (!ShouldProcess($"{spec.Name} on {connection.HostName ?? connection.Uri}", what))
         {
             return;
@@ -182,6 +210,25 @@ public sealed class NewKvmVmCommand : KvmCmdlet
         if (DiskSizeBytes is not null || DiskPath is not null || BaseImage is not null)
         {
             spec.Disks.Add(new VmDiskSpec { SizeBytes = DiskSizeBytes, Path = DiskPath, BaseImage = BaseImage, Pool = StoragePool });
+        }
+
+        bool cloudParams = UserData is not null || SshPublicKey is not null || HostName is not null || User is not null || Password is not null || NetworkConfig is not null;
+        if (cloudParams && !CloudInit)
+        {
+            throw new VmSpecException("cloudInit", "-UserData, -SshPublicKey, -HostName, -User, -Password and -NetworkConfig need -CloudInit.");
+        }
+
+        if (CloudInit)
+        {
+            spec.CloudInit = CloudInitYaml.Compose(spec.Name, new CloudInitYaml.Options
+            {
+                UserData = UserData,
+                SshPublicKey = SshPublicKey,
+                HostName = HostName,
+                User = User,
+                Password = Password is null ? null : new System.Net.NetworkCredential(string.Empty, Password).Password,
+                NetworkConfig = NetworkConfig,
+            }, p => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p));
         }
 
         return spec;

@@ -24,8 +24,10 @@ internal static partial class VmSpecYaml
     private static readonly string[] s_topKeys =
     [
         "name", "cpu", "maxCpu", "memory", "maxMemory", "disks", "networks", "noNetwork", "firmware", "accelerator",
-        "machine", "cpuMode", "kernel", "initrd", "kernelArgs", "title", "description", "storagePool", "start",
+        "machine", "cpuMode", "kernel", "initrd", "kernelArgs", "title", "description", "storagePool", "start", "cloudInit",
     ];
+
+    private static readonly string[] s_cloudInitKeys = ["userData", "sshPublicKeys", "hostName", "user", "networkConfig"];
 
     private static readonly string[] s_diskKeys = ["size", "path", "baseImage", "pool", "format", "bus", "device", "readOnly"];
 
@@ -213,6 +215,7 @@ internal static partial class VmSpecYaml
     private static VmSpec ReadSpec(SpecValue root, bool validate)
     {
         var spec = new VmSpec();
+        SpecValue? cloudInit = null;
         foreach ((string key, SpecValue value) in ReadMapping(root, string.Empty, s_topKeys))
         {
             if (value.IsNull)
@@ -290,7 +293,15 @@ internal static partial class VmSpecYaml
                 case "start":
                     spec.Start = Bool(value, key);
                     break;
+                case "cloudInit":
+                    cloudInit = value;
+                    break;
             }
+        }
+
+        if (cloudInit is not null)
+        {
+            spec.CloudInit = ReadCloudInit(cloudInit, spec.Name);
         }
 
         if (validate)
@@ -299,6 +310,76 @@ internal static partial class VmSpecYaml
         }
 
         return spec;
+    }
+
+    /// <summary>cloudInit: { userData: text or mapping, sshPublicKeys: [..], hostName, user, networkConfig: text or mapping } (no passwords in files).</summary>
+    private static CloudInitSeed ReadCloudInit(SpecValue value, string vmName)
+    {
+        object? userData = null, networkConfig = null;
+        string[]? keys = null;
+        string? hostName = null, user = null;
+        foreach ((string key, SpecValue v) in ReadMapping(value, "cloudInit", s_cloudInitKeys))
+        {
+            if (v.IsNull)
+            {
+                continue;
+            }
+
+            switch (key)
+            {
+                case "userData":
+                    userData = v.IsMapping ? Plain(v) : Text(v, "cloudInit.userData");
+                    break;
+                case "networkConfig":
+                    networkConfig = v.IsMapping ? Plain(v) : Text(v, "cloudInit.networkConfig");
+                    break;
+                case "sshPublicKeys":
+                    keys = v.Items is { } items ? items.Select((x, i) => Text(x, $"cloudInit.sshPublicKeys[{i}]")).ToArray() : [Text(v, "cloudInit.sshPublicKeys")];
+                    break;
+                case "hostName":
+                    hostName = Text(v, "cloudInit.hostName");
+                    break;
+                case "user":
+                    user = Text(v, "cloudInit.user");
+                    break;
+            }
+        }
+
+        return CloudInitYaml.Compose(vmName, new CloudInitYaml.Options
+        {
+            UserData = userData,
+            NetworkConfig = networkConfig,
+            SshPublicKey = keys,
+            HostName = hostName,
+            User = user,
+        }, p => p);
+    }
+
+    /// <summary>A spec value as plain data (ordered dictionary, list, bool, long or string) for re-emitting as YAML.</summary>
+    private static object? Plain(SpecValue v)
+    {
+        if (v.IsNull)
+        {
+            return null;
+        }
+
+        if (v.IsMapping)
+        {
+            var d = new System.Collections.Specialized.OrderedDictionary();
+            foreach ((SpecValue _, string key, SpecValue value) in v.Entries!)
+            {
+                d[key] = Plain(value);
+            }
+
+            return d;
+        }
+
+        if (v.Items is { } items)
+        {
+            return items.Select(Plain).ToList();
+        }
+
+        return v.AsBool() is { } b && v.AsText() is "true" or "false" ? b : v.AsInt() is { } i && v.AsText() == i.ToString(CultureInfo.InvariantCulture) ? (object)(long)i : v.AsText();
     }
 
     private static void ReadDisks(VmSpec spec, SpecValue value)
