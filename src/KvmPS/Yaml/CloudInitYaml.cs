@@ -182,8 +182,33 @@ internal static class CloudInitYaml
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            throw new VmSpecException(key, $"not valid YAML: {e.Message}", inner: e);
+            // Some malformed input escapes YamlDotNet's own error reporting: find where parsing stops.
+            (int line, int column) = WhereParsingStops(content);
+            throw new VmSpecException(key, "not valid YAML: the document is malformed here (an unclosed [ or { perhaps).", line, column, e);
         }
+    }
+
+    private static (int Line, int Column) WhereParsingStops(string content)
+    {
+        var parser = new Parser(new StringReader(content));
+        Mark last = Mark.Empty;
+        try
+        {
+            while (parser.MoveNext())
+            {
+                last = parser.Current!.End;
+            }
+        }
+        catch (YamlException e)
+        {
+            return ((int)e.Start.Line, (int)e.Start.Column);
+        }
+        catch (Exception)
+        {
+            // fall through to the last good position
+        }
+
+        return ((int)Math.Max(1, last.Line), (int)Math.Max(1, last.Column));
     }
 
     private static YamlNode ToNode(object? value, string key) => (value is PSObject p ? p.BaseObject : value) switch
