@@ -60,6 +60,6 @@ Describe 'Get-KvmHostCapability on qemu:///system' -Tag System {
         $tun = $cap.Checks | Where-Object Name -eq '/dev/net/tun'
         $tun.Result | Should -Be $(if (Test-Path /dev/net/tun) { 'Pass' } else { 'Fail' })
         ($cap.Checks | Where-Object { $_.IsLocal -and $_.Name -ne 'Nested virtualization' }).Result | Should -Not -Contain 'Skipped'
-        ($cap.Checks | Where-Object Name -eq '/dev/kvm permissions').Result | Should -Be $(if ((Test-Path /dev/kvm) -and (stat -c '%a' /dev/kvm) -match '^\d[67]\d$') { 'Pass' } elseif (Test-Path /dev/kvm) { 'Warn' } else { 'Skipped' })
+        ($cap.Checks | Where-Object Name -eq '/dev/kvm permissions').Result | Should -Be $(if ((Test-Path /dev/kvm) -and (stat -c '%a %G' /dev/kvm) -match '^\d[67]\d kvm$') { 'Pass' } elseif (Test-Path /dev/kvm) { 'Warn' } else { 'Skipped' })
     }
 }

@@ -16,7 +16,7 @@ internal static class ErrorRecords
             LibvirtErrorCode.AuthFailed or LibvirtErrorCode.AuthCancelled or LibvirtErrorCode.AuthUnavailable => ("LibvirtAuthFailed", ErrorCategory.AuthenticationError),
             LibvirtErrorCode.AccessDenied or LibvirtErrorCode.OperationDenied => ("LibvirtAccessDenied", ErrorCategory.PermissionDenied),
             LibvirtErrorCode.NoSupport or LibvirtErrorCode.ArgumentUnsupported or LibvirtErrorCode.OperationUnsupported => ("LibvirtNotSupported", ErrorCategory.NotImplemented),
-            LibvirtErrorCode.OperationInvalid => ("VmStateInvalid", ErrorCategory.InvalidOperation),
+            LibvirtErrorCode.OperationInvalid => ("LibvirtOperationInvalid", ErrorCategory.InvalidOperation),
             LibvirtErrorCode.InvalidArg => ("LibvirtInvalidArgument", ErrorCategory.InvalidArgument),
             LibvirtErrorCode.XmlError or LibvirtErrorCode.XmlDetail or LibvirtErrorCode.XmlInvalidSchema => ("LibvirtInvalidXml", ErrorCategory.InvalidData),
             _ when e.IsConnectionFailure => ("ConnectionLost", ErrorCategory.ConnectionError),

@@ -277,9 +277,12 @@ public sealed class LocalHostProbe
         {
             UnixFileMode mode = File.GetUnixFileMode(kvm);
             bool groupRw = mode.HasFlag(UnixFileMode.GroupRead) && mode.HasFlag(UnixFileMode.GroupWrite);
-            yield return groupRw
-                ? new KvmHostCheck("/dev/kvm permissions", KvmCheckResult.Pass, $"mode {ModeString(mode)}: the kvm group can open it", true)
-                : new KvmHostCheck("/dev/kvm permissions", KvmCheckResult.Warn, $"mode {ModeString(mode)}: run 'chgrp kvm /dev/kvm; chmod 0660 /dev/kvm'", true);
+            bool otherRw = mode.HasFlag(UnixFileMode.OtherRead) && mode.HasFlag(UnixFileMode.OtherWrite);
+            string? group = GroupOf(kvm);
+            yield return otherRw || (groupRw && group is null or "kvm")
+                ? new KvmHostCheck("/dev/kvm permissions", KvmCheckResult.Pass, $"mode {ModeString(mode)}, group {group ?? "?"}: the qemu user (group kvm) can open it", true)
+                : new KvmHostCheck("/dev/kvm permissions", KvmCheckResult.Warn,
+                    $"mode {ModeString(mode)}, group {group ?? "?"}: the qemu user may not open it (guests then fail to start with KVM); run 'chgrp kvm /dev/kvm; chmod 0660 /dev/kvm'", true);
         }
         else
         {
@@ -301,6 +304,27 @@ public sealed class LocalHostProbe
     }
 
     private static bool Exists(string path) => File.Exists(path) || Directory.Exists(path);   // File.Exists is true for device nodes
+
+    /// <summary>The group name of a file (stat), or null when it cannot be read.</summary>
+    private static string? GroupOf(string path)
+    {
+        try
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%G", path]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = System.Diagnostics.Process.Start(psi);
+            if (p is null)
+            {
+                return null;
+            }
+
+            string output = p.StandardOutput.ReadToEnd().Trim();
+            return p.WaitForExit(2000) && p.ExitCode == 0 && output.Length > 0 ? output : null;
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     private static string ModeString(UnixFileMode m) => Convert.ToString((int)m & 0x1FF, 8).PadLeft(4, '0');
 
