@@ -243,21 +243,16 @@ public sealed class IpSubnet
 
     private static bool IsReserved(IpSubnet s, out string? why)
     {
-        why = null;
-        byte[] b = s.Network.GetAddressBytes();
         if (s.Family == KvmAddressFamily.IPv4)
         {
-            why = b[0] switch
-            {
-                0 => $"{s} is in 0.0.0.0/8 ('this network'), which cannot be used.",
-                127 => $"{s} is in the loopback range 127.0.0.0/8.",
-                >= 224 => $"{s} is a multicast or reserved range (224.0.0.0 and above).",
-                _ => null,
-            };
+            why = s.Overlaps(FromAddress(IPAddress.Any, 8)) ? $"{s} overlaps 0.0.0.0/8 ('this network'), which cannot be used."
+                : s.Overlaps(FromAddress(IPAddress.Loopback, 8)) ? $"{s} overlaps the loopback range 127.0.0.0/8."
+                : s.Overlaps(FromAddress(new IPAddress([224, 0, 0, 0]), 3)) ? $"{s} overlaps the multicast and reserved ranges (224.0.0.0 and above)."
+                : null;
         }
         else
         {
-            why = b[0] == 0xFF ? $"{s} is an IPv6 multicast range (ff00::/8)."
+            why = s.Overlaps(FromAddress(new IPAddress([0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 8)) ? $"{s} is an IPv6 multicast range (ff00::/8)."
                 : s.Overlaps(FromAddress(IPAddress.IPv6Loopback, 127)) ? $"{s} contains the unspecified (::) and loopback (::1) addresses."
                 : null;
         }
@@ -526,18 +521,31 @@ public static class NetworkService
     }
 
     /// <summary>
+    /// Checks <paramref name="spec"/> against the host (its networks and, on a local QEMU host, its interfaces) and
+    /// returns the network XML to define; throws KvmOperationException as <see cref="BuildDefinition"/>, and BridgeNotFound.
+    /// </summary>
+    public static XElement Prepare(KvmConnection connection, NetworkSpec spec)
+    {
+        XElement xml = BuildDefinition(spec, List(connection));
+        if (spec.Mode == KvmNetworkMode.Bridge)
+        {
+            CheckHostBridge(connection, spec.Bridge!);
+        }
+        else if (spec.Bridge is not null)
+        {
+            CheckBridgeNameFree(connection, spec.Bridge);
+        }
+
+        return xml;
+    }
+
+    /// <summary>
     /// Creates a network: checks the spec against the host's networks, defines it, then (as asked) starts it and marks
     /// it autostart. A failure after the definition removes it again: nothing is left half-made.
     /// </summary>
     public static KvmNetwork Create(KvmConnection connection, NetworkSpec spec, IKvmLog log)
     {
-        IReadOnlyList<KvmNetwork> existing = List(connection);
-        XElement xml = BuildDefinition(spec, existing);
-        if (spec.Mode == KvmNetworkMode.Bridge)
-        {
-            CheckHostBridge(connection, spec.Bridge!);
-        }
-
+        XElement xml = Prepare(connection, spec);
         log.Verbose($"Defining network '{spec.Name}' ({spec.Mode}{(spec.Subnets.Count > 0 ? ", " + string.Join(", ", spec.Subnets) : string.Empty)}) on {connection.Uri}");
         Call(connection, spec.Name, c => c.DefineNetwork(xml.ToString()));
         bool started = false;
@@ -564,7 +572,7 @@ public static class NetworkService
             log.Verbose($"Could not {step} network '{spec.Name}': removing its definition again");
             Undo(connection, spec.Name, started, log);
             throw new KvmOperationException("NetworkCreateFailed",
-                $"Network '{spec.Name}' could not be {(step == "start" ? "started" : "marked autostart")}: {e.Message} Its definition was removed again; nothing was created.",
+                $"Network '{spec.Name}' could not be {(step == "start" ? "started" : "marked autostart")}: {e.Message.TrimEnd('.')}. Its definition was removed again; nothing was created.",
                 spec.Name, e)
             {
                 Step = step,
@@ -778,10 +786,25 @@ public static class NetworkService
         }
     }
 
+    /// <summary>Only a local QEMU host's devices can be seen from here (the test driver's host is imaginary).</summary>
+    private static bool CanSeeHostDevices(KvmConnection connection)
+        => !connection.IsRemote && string.Equals(connection.Hypervisor, "QEMU", StringComparison.OrdinalIgnoreCase) && Directory.Exists("/sys/class/net");
+
+    private static void CheckBridgeNameFree(KvmConnection connection, string bridge)
+    {
+        if (CanSeeHostDevices(connection) && Directory.Exists(Path.Combine("/sys/class/net", bridge)))
+        {
+            throw new KvmOperationException("BridgeInUse", $"The host already has an interface named '{bridge}'; libvirt must create the network's bridge itself.", bridge)
+            {
+                Kind = KvmErrorKind.InUse,
+                Hint = "Choose another -Bridge name, or leave it out to let libvirt pick a free virbrN. To join an existing host bridge, use -Mode Bridge.",
+            };
+        }
+    }
+
     private static void CheckHostBridge(KvmConnection connection, string bridge)
     {
-        // Only a local QEMU host's devices can be seen from here (the test driver's host is imaginary).
-        if (connection.IsRemote || !string.Equals(connection.Hypervisor, "QEMU", StringComparison.OrdinalIgnoreCase) || !Directory.Exists("/sys/class/net"))
+        if (!CanSeeHostDevices(connection))
         {
             return;
         }
@@ -864,7 +887,7 @@ public static class NetworkService
     private static KvmOperationException Overlap(string text, string message)
         => new("SubnetOverlap", message + " Nothing was created.", text)
         {
-            Kind = KvmErrorKind.InUse,
+            Kind = KvmErrorKind.InvalidArgument,
             Hint = "Choose a subnet no other network on the host uses (Get-KvmNetwork | Select-Object Name, Subnets).",
         };
 
