@@ -40,8 +40,38 @@
         'Suspend-KvmVm'
         'Wait-KvmVm'
         # storage cmdlets (kept together)
+        'Copy-KvmVolume'
+        'Export-KvmVolume'
+        'Get-KvmStoragePool'
+        'Get-KvmVolume'
+        'Import-KvmVolume'
+        'New-KvmStoragePool'
+        'New-KvmVolume'
+        'Remove-KvmStoragePool'
+        'Remove-KvmVolume'
+        'Resize-KvmVolume'
+        'Start-KvmStoragePool'
+        'Stop-KvmStoragePool'
+        'Update-KvmStoragePool'
         # network cmdlets (kept together)
+        'Get-KvmNetwork'
+        'Get-KvmNetworkLease'
+        'New-KvmNetwork'
+        'Remove-KvmNetwork'
+        'Set-KvmNetwork'
+        'Start-KvmNetwork'
+        'Stop-KvmNetwork'
         # VM device cmdlets (kept together)
+        'Add-KvmVmDisk'
+        'Add-KvmVmDvdDrive'
+        'Add-KvmVmNetworkAdapter'
+        'Get-KvmVmDisk'
+        'Get-KvmVmNetworkAdapter'
+        'Remove-KvmVmDisk'
+        'Remove-KvmVmNetworkAdapter'
+        'Resize-KvmVmDisk'
+        'Set-KvmVmDvdDrive'
+        'Set-KvmVmNetworkAdapter'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -112,16 +112,23 @@ Describe 'Backup-KvmVm and Restore-KvmBackup on qemu:///system' -Tag System {
         Write-DiskPattern "$p-big" 0x11 0 1G
         Write-DiskPattern "$p-big" 0x22 1G 1G
         $before = @(& virsh -c $c checkpoint-list "$p-big" --name | Where-Object { $_.Trim() }).Count
-        $ps = [powershell]::Create([System.Management.Automation.RunspaceMode]::NewRunspace)
+        # One runspace: import first (its own invocation), then run the backup and stop it like Ctrl+C does.
+        $rs = [runspacefactory]::CreateRunspace()
+        $rs.Open()
         try {
-            $null = $ps.AddCommand('Import-Module').AddArgument($ModulePath).AddStatement().
-                AddCommand('Backup-KvmVm').AddParameter('Connection', $c).AddParameter('Name', "$p-big").AddParameter('Destination', "$set-big")
+            $ps = [powershell]::Create()
+            $ps.Runspace = $rs
+            $null = $ps.AddCommand('Import-Module').AddArgument($ModulePath).Invoke()
+            $ps.Commands.Clear()
+            $null = $ps.AddCommand('Backup-KvmVm').AddParameter('Connection', $c).AddParameter('Name', "$p-big").AddParameter('Destination', "$set-big")
             $sw = [Diagnostics.Stopwatch]::StartNew()
-            $null = $ps.BeginInvoke()
+            $async = $ps.BeginInvoke()
             while (-not (Test-Path "$set-big/*/vda.qcow2") -and $sw.Elapsed.TotalSeconds -lt 20) { Start-Sleep -Milliseconds 20 }
             $ps.Stop()
+            try { $null = $ps.EndInvoke($async) } catch { $null = $_ }
+            $ps.Dispose()
         }
-        finally { $ps.Dispose() }
+        finally { $rs.Dispose() }
         "$set-big" | Should -Not -Exist
         (& virsh -c $c domjobinfo "$p-big") -join ' ' | Should -Match 'Job type:\s+None'
         @(& virsh -c $c checkpoint-list "$p-big" --name | Where-Object { $_.Trim() }).Count | Should -Be $before

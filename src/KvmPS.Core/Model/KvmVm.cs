@@ -46,6 +46,8 @@ public sealed class KvmVm
     private bool? _autostart;
     private bool? _persistent;
     private bool? _hasManagedSave;
+    private (DomainConfig Source, KvmVmDisk[] Items)? _disks;
+    private (DomainConfig Source, KvmVmNetworkAdapter[] Items)? _adapters;
 
     internal KvmVm(KvmConnection connection, DomainRef domain)
     {
@@ -114,9 +116,39 @@ public sealed class KvmVm
 
     public string? MachineType => Config.MachineType;
 
-    public IReadOnlyList<KvmVmDisk> Disks => Config.Disks;
+    /// <summary>The VM's disks and CD-ROM drives; each carries the VM (VMName, VMUuid, Connection) so it can be piped on.</summary>
+    public IReadOnlyList<KvmVmDisk> Disks
+    {
+        get
+        {
+            DomainConfig config = Config;
+            (DomainConfig Source, KvmVmDisk[] Items)? cached = _disks;
+            if (cached is null || !ReferenceEquals(cached.Value.Source, config))
+            {
+                cached = (config, config.Disks.Select(d => d with { VMName = Name, VMUuid = Uuid, Connection = Connection }).ToArray());
+                _disks = cached;
+            }
 
-    public IReadOnlyList<KvmVmNetworkAdapter> NetworkAdapters => Config.NetworkAdapters;
+            return cached.Value.Items;
+        }
+    }
+
+    /// <summary>The VM's network adapters; each carries the VM (VMName, VMUuid, Connection) so it can be piped on.</summary>
+    public IReadOnlyList<KvmVmNetworkAdapter> NetworkAdapters
+    {
+        get
+        {
+            DomainConfig config = Config;
+            (DomainConfig Source, KvmVmNetworkAdapter[] Items)? cached = _adapters;
+            if (cached is null || !ReferenceEquals(cached.Value.Source, config))
+            {
+                cached = (config, config.NetworkAdapters.Select(n => n with { VMName = Name, VMUuid = Uuid, Connection = Connection }).ToArray());
+                _adapters = cached;
+            }
+
+            return cached.Value.Items;
+        }
+    }
 
     public KvmConnection Connection { get; }
 
@@ -159,9 +191,35 @@ public sealed class KvmVm
     public override string ToString() => Name;
 }
 
+/// <summary>
+/// Where a device is: in the running VM (libvirt's live definition), in the persistent configuration (used at
+/// the next start), or in both. A shut-off VM only has a configuration.
+/// </summary>
+[Flags]
+public enum KvmDeviceScope
+{
+    None = 0,
+    /// <summary>In the running VM only: gone when the VM stops, or waiting for the guest to release it.</summary>
+    Live = 1,
+    /// <summary>In the persistent configuration only: on a running VM, it appears at the next start.</summary>
+    Config = 2,
+    /// <summary>In the running VM and in its configuration.</summary>
+    LiveAndConfig = 3,
+}
+
+/// <summary>Whether a network adapter's link is connected (libvirt's &lt;link state&gt;).</summary>
+public enum KvmLinkState
+{
+    Up = 0,
+    Down = 1,
+}
+
 /// <summary>A VM's disk or CD-ROM drive.</summary>
 public sealed record KvmVmDisk
 {
+    /// <summary>The VM the drive belongs to (null when read from a bare definition).</summary>
+    public string? VMName { get; init; }
+    public Guid? VMUuid { get; init; }
     public string Target { get; init; } = string.Empty;
     public string? Path { get; init; }
     public string? Format { get; init; }
@@ -173,6 +231,13 @@ public sealed record KvmVmDisk
     public string? SourceType { get; init; }
     public string? Pool { get; init; }
     public string? Volume { get; init; }
+    /// <summary>The virtual size of the disk image in bytes, when known (from its storage volume or image header).</summary>
+    public ulong? CapacityBytes { get; init; }
+    /// <summary>The bytes the image takes on the host, when it is a storage volume.</summary>
+    public ulong? AllocationBytes { get; init; }
+    /// <summary>Running VM, configuration, or both (null when not read by the device cmdlets).</summary>
+    public KvmDeviceScope? Scope { get; init; }
+    public KvmConnection? Connection { get; init; }
 
     public override string ToString() => $"{Target}: {Path ?? Volume ?? "(empty)"}";
 }
@@ -180,13 +245,26 @@ public sealed record KvmVmDisk
 /// <summary>A VM's network adapter.</summary>
 public sealed record KvmVmNetworkAdapter
 {
+    /// <summary>The VM the adapter belongs to (null when read from a bare definition).</summary>
+    public string? VMName { get; init; }
+    public Guid? VMUuid { get; init; }
     public string? MacAddress { get; init; }
     /// <summary>network, bridge, direct, user ...</summary>
     public string Type { get; init; } = "network";
     /// <summary>The network or bridge name the adapter is attached to.</summary>
     public string? Source { get; init; }
     public string? Model { get; init; }
+    /// <summary>The host-side device (vnetN) while the VM runs.</summary>
     public string? Target { get; init; }
+    /// <summary>Up: the virtual cable is plugged in; Down: unplugged (Set-KvmVmNetworkAdapter -Connected).</summary>
+    public KvmLinkState LinkState { get; init; }
+    /// <summary>The guest's IP addresses on this adapter (Get-KvmVmNetworkAdapter on a running VM; empty otherwise).</summary>
+    public string[] IPAddresses { get; init; } = [];
+    /// <summary>Where the addresses came from: Agent (guest agent), Lease (the network's DHCP), Arp (host ARP table); null when none.</summary>
+    public string? AddressSource { get; init; }
+    /// <summary>Running VM, configuration, or both (null when not read by the device cmdlets).</summary>
+    public KvmDeviceScope? Scope { get; init; }
+    public KvmConnection? Connection { get; init; }
 
     public override string ToString() => $"{MacAddress} ({Type} {Source})";
 }
