@@ -225,12 +225,16 @@ Describe 'VM devices on qemu:///system' -Tag System {
         ((Get-ConfigXml $run).domain.devices.interface | Where-Object { $_.mac.address -eq $mac }).link.state | Should -Be 'up'
     }
 
-    It 'completes disk targets and MAC addresses of the VM on the command line' {
+    It 'completes disk targets, MAC addresses, volumes and pools' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $null = Get-KvmVmDisk -Connection $c -VMName $run
         $null = Get-KvmVmNetworkAdapter -Connection $c -VMName $run -NoAddress
         (Complete "Remove-KvmVmDisk -Connection $c -VMName $run -Target v").CompletionText | Should -Be @('vda')
         (Complete "Set-KvmVmNetworkAdapter -Connection $c -VMName $run -MacAddress 52").CompletionText | Should -Be @($mac)
+        $null = Get-KvmStoragePool -Connection $c
+        $null = Get-KvmVolume -Connection $c -Pool default
+        (Complete "Add-KvmVmDisk -Connection $c -VMName $run -Volume default/$run").CompletionText | Should -Be @("default/$run-vda.qcow2")
+        (Complete "Add-KvmVmDisk -Connection $c -VMName $run -StoragePool defa").CompletionText | Should -Contain 'default'
     }
 
     It 'refuses bad input with stable error ids: invalid MAC, missing network, missing disk or adapter' {

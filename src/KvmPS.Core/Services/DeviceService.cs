@@ -98,7 +98,7 @@ public static class DeviceService
 
         KvmConnection conn = vm.Connection;
         DomainDevices d = Read(vm);
-        DomainModificationFlags flags = PlugFlags(d, hotPluggable: bus != "sata", $"a {bus} disk", log);
+        DomainModificationFlags flags = PlugFlags(d, hotPluggable: bus != "sata", $"a {bus} disk", out string? pending);
         string target = NextTarget(d, bus == "virtio" ? "vd" : "sd");
 
         // Where the disk comes from
@@ -192,6 +192,11 @@ public static class DeviceService
             throw;
         }
 
+        if (pending is not null)
+        {
+            log.Warning(pending);
+        }
+
         return GetDisks(vm).FirstOrDefault(x => x.Target == target)
             ?? throw new KvmOperationException("DiskNotFound", $"Disk {target} vanished from VM '{vm.Name}' right after it was attached.", target) { Kind = KvmErrorKind.NotFound };
     }
@@ -200,7 +205,7 @@ public static class DeviceService
     public static KvmVmDisk AddDvdDrive(KvmVm vm, string? path, IKvmLog log)
     {
         DomainDevices d = Read(vm);
-        DomainModificationFlags flags = PlugFlags(d, hotPluggable: false, "a SATA CD-ROM drive", log);
+        DomainModificationFlags flags = PlugFlags(d, hotPluggable: false, "a SATA CD-ROM drive", out string? pending);
         string target = NextTarget(d, "sd");
         string? sourceType = path is null ? "file" : ExistingMedia(vm.Connection, path);
         XElement disk = DomainXml.BuildDisk(new KvmVmDisk
@@ -215,6 +220,11 @@ public static class DeviceService
         });
         log.Verbose($"Adding CD-ROM drive {target} (sata{(path is null ? ", empty" : $", {path}")}) to VM '{vm.Name}' {Describe(flags)}");
         Attach(vm, disk, flags);
+        if (pending is not null)
+        {
+            log.Warning(pending);
+        }
+
         return GetDisks(vm).First(x => x.Target == target);
     }
 
@@ -454,7 +464,7 @@ public static class DeviceService
         }
 
         mac ??= RandomMac(used);
-        DomainModificationFlags flags = PlugFlags(d, hotPluggable: true, "a network adapter", log);
+        DomainModificationFlags flags = PlugFlags(d, hotPluggable: true, "a network adapter", out _);
         XElement nic = DomainXml.BuildInterface(new KvmVmNetworkAdapter
         {
             Type = request.Network is null ? "bridge" : "network",
@@ -690,9 +700,13 @@ public static class DeviceService
 
     // ---------------------------------------------------------------- changing
 
-    /// <summary>The flags for a new device: live + config on a running VM when it can be hot-plugged, config only otherwise (with a warning).</summary>
-    private static DomainModificationFlags PlugFlags(DomainDevices d, bool hotPluggable, string what, IKvmLog log)
+    /// <summary>
+    /// The flags for a new device: live + config on a running VM when it can be hot-plugged, config only otherwise;
+    /// <paramref name="warning"/> is what to tell the user once it was added only to a running VM's configuration.
+    /// </summary>
+    private static DomainModificationFlags PlugFlags(DomainDevices d, bool hotPluggable, string what, out string? warning)
     {
+        warning = null;
         if (!d.Running)
         {
             return Config;
@@ -711,7 +725,7 @@ public static class DeviceService
             };
         }
 
-        log.Warning($"{Capitalize(what)} cannot be hot-plugged: it was added to the configuration of the running VM '{d.Vm.Name}' and appears at its next start.");
+        warning = $"{Capitalize(what)} cannot be hot-plugged: it was added to the configuration of the running VM '{d.Vm.Name}' and appears at its next start.";
         return Config;
     }
 
@@ -879,6 +893,7 @@ public static class DeviceService
     {
         string c = controller.ToString(CultureInfo.InvariantCulture);
         var used = (d.Live?.Elements("disk") ?? []).Concat(d.Config?.Elements("disk") ?? [])
+            .Where(x => (string?)x.Element("target")?.Attribute("bus") == "scsi")
             .Select(x => x.Element("address"))
             .Where(a => a is not null && (string?)a.Attribute("type") == "drive" && ((string?)a.Attribute("controller") ?? "0") == c)
             .Select(a => int.TryParse((string?)a!.Attribute("target"), NumberStyles.None, CultureInfo.InvariantCulture, out int t) ? t : 0)

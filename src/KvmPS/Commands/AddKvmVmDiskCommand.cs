@@ -12,6 +12,7 @@ namespace KvmPS.Commands;
 public sealed class AddKvmVmDiskCommand : KvmVmCmdlet
 {
     [Parameter]
+    [ArgumentCompleter(typeof(KvmVmDiskVolumeCompleter))]
     [ValidateNotNullOrEmpty]
     public string? Volume { get; set; }
 
@@ -24,7 +25,7 @@ public sealed class AddKvmVmDiskCommand : KvmVmCmdlet
     public ulong? SizeBytes { get; set; }
 
     [Parameter]
-    [ArgumentCompleter(typeof(KvmVmDiskPoolCompleter))]
+    [ArgumentCompleter(typeof(KvmStoragePoolNameCompleter))]
     [ValidateNotNullOrEmpty]
     public string? StoragePool { get; set; }
 

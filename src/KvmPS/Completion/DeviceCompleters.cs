@@ -22,12 +22,15 @@ public sealed class KvmVmMacAddressCompleter : IArgumentCompleter
         => DeviceCompletion.FromVmCache(fakeBoundParameters, DeviceService.AdapterCacheKind, wordToComplete);
 }
 
-/// <summary>Completes storage pool names seen by an earlier listing on open connections.</summary>
-public sealed class KvmVmDiskPoolCompleter : IArgumentCompleter
+/// <summary>Completes -Volume of Add-KvmVmDisk as pool/volume, from volume lists read earlier (Get-KvmVolume). Never opens a connection.</summary>
+public sealed class KvmVmDiskVolumeCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
-        => CompletionSupport.Results(CompletionSupport.CachedConnections(fakeBoundParameters).SelectMany(c => c.CachedNames("pool")), wordToComplete);
+        => CompletionSupport.Results(
+            CompletionSupport.CachedConnections(fakeBoundParameters).SelectMany(c =>
+                c.CachedNames(StorageService.PoolKind).SelectMany(pool => c.CachedNames(StorageService.VolumeKind(pool)).Select(v => $"{pool}/{v}"))),
+            wordToComplete);
 }
 
 internal static class DeviceCompletion
