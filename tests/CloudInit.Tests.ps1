@@ -24,6 +24,34 @@ Describe 'Cloud-init input is checked before anything is created' -Tag TestDrive
         Get-KvmVm -Connection test:///default -Name "$p-t" -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
+    It 'reads cloudInit from a YAML spec' {
+        $file = Join-Path $TestDrive 'ci.yaml'
+        @"
+name: $p-s
+memory: 128MiB
+noNetwork: true
+cloudInit:
+  hostName: from-spec
+  user: ops
+  sshPublicKeys:
+    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmPS ops@x
+  userData:
+    runcmd:
+      - [touch, /var/tmp/from-spec]
+    package_update: false
+"@ | Set-Content $file
+        $out = New-KvmVm -Connection test:///default -Spec $file -Verbose -ErrorAction SilentlyContinue -ErrorVariable err 4>&1 | Out-String
+        $out | Should -Match 'host name from-spec, user ops, 1 SSH key'
+        # the test driver cannot upload the seed: the spec was read, the VM is rolled back
+        $err[0].Exception.Step | Should -BeLike '*cloud-init seed*'
+        Get-KvmVm -Connection test:///default -Name "$p-s" -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+
+        "name: $p-s`ncloudInit:`n  hostname: x`n" | Set-Content $file
+        $null = New-KvmVm -Connection test:///default -Spec $file -ErrorAction SilentlyContinue -ErrorVariable err2
+        $err2[0].Exception.Key | Should -Be 'cloudInit.hostname'
+        $err2[0].Exception.Line | Should -Be 3
+    }
+
     It 'never shows the password in Verbose output or errors, and rolls back when the seed cannot be uploaded' {
         # The test driver cannot upload volumes: creation fails at the seed step and is rolled back.
         $pw = ConvertTo-SecureString 'Sup3r-s3cret!' -AsPlainText -Force
