@@ -10,11 +10,6 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVolume))]
 public sealed class CopyKvmVolumeCommand : KvmVolumeTargetCommand
 {
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
-    [ArgumentCompleter(typeof(KvmStoragePoolNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string Pool { get; set; } = string.Empty;
-
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
     [ArgumentCompleter(typeof(KvmVolumeNameCompleter))]
     [ValidateNotNullOrEmpty]
@@ -28,8 +23,6 @@ public sealed class CopyKvmVolumeCommand : KvmVolumeTargetCommand
     [ArgumentCompleter(typeof(KvmStoragePoolNameCompleter))]
     [ValidateNotNullOrEmpty]
     public string? DestinationPool { get; set; }
-
-    protected override string TargetPool => Pool;
 
     protected override IReadOnlyList<string> TargetNames => [Name];
 

@@ -86,7 +86,7 @@ public sealed class GetKvmVolumeCommand : KvmStoragePoolBaseCommand
                 continue;
             }
 
-            StorageGuard(pool.Name, () =>
+            Guard(pool.Name, () =>
             {
                 IReadOnlyList<StorageVolumeInfo> infos = StorageService.ListVolumeInfos(connection, pool.Name);
                 List<StorageVolumeInfo> selected = patterns.Count == 0

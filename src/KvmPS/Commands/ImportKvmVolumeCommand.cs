@@ -37,6 +37,6 @@ public sealed class ImportKvmVolumeCommand : KvmStoragePoolBaseCommand
             return;
         }
 
-        StorageGuard(Path, () => WriteObject(StorageService.ImportVolume(connection, file, Pool, name, Format?.ToLowerInvariant(), this, CancelToken)));
+        Guard(Path, () => WriteObject(StorageService.ImportVolume(connection, file, Pool, name, Format?.ToLowerInvariant(), this, CancelToken)));
     }
 }

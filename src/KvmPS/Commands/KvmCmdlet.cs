@@ -95,6 +95,10 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         }
     }
 
+    /// <summary>How <see cref="Guard"/> reports a libvirt failure; VM cmdlets call "operation invalid" VmStateInvalid.</summary>
+    protected virtual ErrorRecord FromLibvirt(LibvirtException e, object target)
+        => ErrorRecords.FromLibvirt(e, target, e.Code == LibvirtErrorCode.OperationInvalid ? "VmStateInvalid" : null);
+
     /// <summary>Runs one item's work: KvmPS and libvirt failures become that item's non-terminating error.</summary>
     protected void Guard(object target, Action action)
     {
@@ -112,7 +116,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         }
         catch (LibvirtException e)
         {
-            WriteError(ErrorRecords.FromLibvirt(e, target, e.Code == LibvirtErrorCode.OperationInvalid ? "VmStateInvalid" : null));
+            WriteError(FromLibvirt(e, target));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -92,29 +92,8 @@ public abstract class KvmStoragePoolBaseCommand : KvmCmdlet
         }
     }
 
-    /// <summary>Runs one item's work: KvmPS, libvirt and file failures become that item's non-terminating error.</summary>
-    protected void StorageGuard(object target, Action action)
-    {
-        try
-        {
-            action();
-        }
-        catch (KvmOperationException e)
-        {
-            WriteError(ErrorRecords.FromOperation(e, e.Target ?? target));
-        }
-        catch (LibvirtException e)
-        {
-            WriteError(FromLibvirt(e, target));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            WriteError(new ErrorRecord(e, "FileSystemError", ErrorCategory.WriteError, target) { ErrorDetails = new ErrorDetails(e.Message) });
-        }
-    }
-
     /// <summary>libvirt's storage errors under storage ErrorIds; everything else through the module's one mapping.</summary>
-    private static ErrorRecord FromLibvirt(LibvirtException e, object target)
+    protected override ErrorRecord FromLibvirt(LibvirtException e, object target)
     {
         (string? id, KvmErrorKind kind) = e.Code switch
         {

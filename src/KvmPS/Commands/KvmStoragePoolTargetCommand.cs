@@ -36,7 +36,7 @@ public abstract class KvmStoragePoolTargetCommand : KvmStoragePoolBaseCommand
         foreach (KvmStoragePool pool in InputObject)
         {
             CancelToken.ThrowIfCancellationRequested();
-            StorageGuard(pool.Name, () => ProcessPool(pool));
+            Guard(pool.Name, () => ProcessPool(pool));
         }
     }
 
@@ -45,7 +45,7 @@ public abstract class KvmStoragePoolTargetCommand : KvmStoragePoolBaseCommand
         foreach ((KvmStoragePool pool, bool _) in ResolvePools(connection, Name))
         {
             CancelToken.ThrowIfCancellationRequested();
-            StorageGuard(pool.Name, () => ProcessPool(pool));
+            Guard(pool.Name, () => ProcessPool(pool));
         }
     }
 

@@ -1,11 +1,12 @@
 using System.Management.Automation;
+using KvmPS.Completion;
 using KvmPS.Core;
 using KvmPS.Core.Services;
 
 namespace KvmPS.Commands;
 
 /// <summary>
-/// Base of the cmdlets that act on existing volumes: the derived cmdlet's -Pool and -Name (the Name set), or KvmVolume
+/// Base of the cmdlets that act on existing volumes: -Pool and the derived cmdlet's -Name (the Name set), or KvmVolume
 /// objects from the pipeline (the InputObject set), each acted on on its own host.
 /// </summary>
 public abstract class KvmVolumeTargetCommand : KvmStoragePoolBaseCommand
@@ -17,8 +18,11 @@ public abstract class KvmVolumeTargetCommand : KvmStoragePoolBaseCommand
     [ValidateNotNullOrEmpty]
     public KvmVolume[] InputObject { get; set; } = [];
 
-    /// <summary>The pool named by the derived cmdlet's -Pool.</summary>
-    protected abstract string TargetPool { get; }
+    /// <summary>The pool of the volumes named by -Name (the Name set).</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
+    [ArgumentCompleter(typeof(KvmStoragePoolNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Pool { get; set; } = string.Empty;
 
     /// <summary>The volume names (or, when <see cref="NamesAreWildcards"/>, patterns) of the derived cmdlet's -Name.</summary>
     protected abstract IReadOnlyList<string> TargetNames { get; }
@@ -36,7 +40,7 @@ public abstract class KvmVolumeTargetCommand : KvmStoragePoolBaseCommand
         foreach (KvmVolume volume in InputObject)
         {
             CancelToken.ThrowIfCancellationRequested();
-            StorageGuard(volume.Name, () => ProcessVolume(volume));
+            Guard(volume.Name, () => ProcessVolume(volume));
         }
     }
 
@@ -48,7 +52,7 @@ public abstract class KvmVolumeTargetCommand : KvmStoragePoolBaseCommand
             CancelToken.ThrowIfCancellationRequested();
             if (!NamesAreWildcards || !WildcardPattern.ContainsWildcardCharacters(name))
             {
-                StorageGuard(name, () => ProcessVolume(StorageService.GetVolume(connection, TargetPool, name, null)));
+                Guard(name, () => ProcessVolume(StorageService.GetVolume(connection, Pool, name, null)));
                 continue;
             }
 
@@ -57,11 +61,11 @@ public abstract class KvmVolumeTargetCommand : KvmStoragePoolBaseCommand
                 continue;
             }
 
-            StorageGuard(TargetPool, () => all ??= StorageService.ListVolumes(connection, TargetPool, null, CancelToken));
+            Guard(Pool, () => all ??= StorageService.ListVolumes(connection, Pool, null, CancelToken));
             foreach (KvmVolume volume in (all ?? []).Where(v => pattern.IsMatch(v.Name)))
             {
                 CancelToken.ThrowIfCancellationRequested();
-                StorageGuard(volume.Name, () => ProcessVolume(volume));
+                Guard(volume.Name, () => ProcessVolume(volume));
             }
         }
     }

@@ -69,6 +69,6 @@ public sealed class NewKvmStoragePoolCommand : KvmStoragePoolBaseCommand
             return;
         }
 
-        StorageGuard(Name, () => WriteObject(StorageService.CreatePool(connection, definition, Autostart, Start, this)));
+        Guard(Name, () => WriteObject(StorageService.CreatePool(connection, definition, Autostart, Start, this)));
     }
 }

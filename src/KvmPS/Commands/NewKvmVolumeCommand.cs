@@ -43,6 +43,6 @@ public sealed class NewKvmVolumeCommand : KvmStoragePoolBaseCommand
             return;
         }
 
-        StorageGuard(Name, () => WriteObject(StorageService.CreateVolume(connection, Pool, Name, SizeBytes, Format?.ToLowerInvariant(), BackingVolume, this)));
+        Guard(Name, () => WriteObject(StorageService.CreateVolume(connection, Pool, Name, SizeBytes, Format?.ToLowerInvariant(), BackingVolume, this)));
     }
 }

@@ -10,11 +10,6 @@ namespace KvmPS.Commands;
 [OutputType(typeof(void))]
 public sealed class RemoveKvmVolumeCommand : KvmVolumeTargetCommand
 {
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
-    [ArgumentCompleter(typeof(KvmStoragePoolNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string Pool { get; set; } = string.Empty;
-
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
     [SupportsWildcards]
     [ArgumentCompleter(typeof(KvmVolumeNameCompleter))]
@@ -23,8 +18,6 @@ public sealed class RemoveKvmVolumeCommand : KvmVolumeTargetCommand
 
     [Parameter]
     public SwitchParameter Force { get; set; }
-
-    protected override string TargetPool => Pool;
 
     protected override IReadOnlyList<string> TargetNames => Name;
 

@@ -11,11 +11,6 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVolume))]
 public sealed class ResizeKvmVolumeCommand : KvmVolumeTargetCommand
 {
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
-    [ArgumentCompleter(typeof(KvmStoragePoolNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string Pool { get; set; } = string.Empty;
-
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
     [SupportsWildcards]
     [ArgumentCompleter(typeof(KvmVolumeNameCompleter))]
@@ -31,8 +26,6 @@ public sealed class ResizeKvmVolumeCommand : KvmVolumeTargetCommand
 
     [Parameter]
     public SwitchParameter Passthru { get; set; }
-
-    protected override string TargetPool => Pool;
 
     protected override IReadOnlyList<string> TargetNames => Name;
 
