@@ -8,7 +8,7 @@
     Description          = 'Manage KVM/QEMU virtual machines and hosts through libvirt, the PowerShell way.'
     CompatiblePSEditions = @('Core')
     PowerShellVersion    = '7.4'
-    FormatsToProcess     = @('KvmPS.Format.ps1xml', 'KvmPS.Storage.Format.ps1xml', 'KvmPS.Network.Format.ps1xml', 'KvmPS.Devices.Format.ps1xml')
+    FormatsToProcess     = @('KvmPS.Format.ps1xml', 'KvmPS.Storage.Format.ps1xml', 'KvmPS.Network.Format.ps1xml', 'KvmPS.Devices.Format.ps1xml', 'KvmPS.Metrics.Format.ps1xml')
     CmdletsToExport      = @(
         'Backup-KvmVm'
         'Checkpoint-KvmVm'
@@ -72,6 +72,8 @@
         'Resize-KvmVmDisk'
         'Set-KvmVmDvdDrive'
         'Set-KvmVmNetworkAdapter'
+        # metrics cmdlets (kept together)
+        'Measure-KvmVm'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

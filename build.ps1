@@ -7,7 +7,8 @@
       Build   builds the solution, publishes an importable module to out/KvmPS, generates MAML help
               from en-US/*.md (fails on a missing page, parameter description or example) and checks the manifest.
       Test    installs what the tests need (Debian packages when root, Pester from NuGet), starts libvirtd,
-              runs xunit and Pester (child pwsh) and ends with the line "N passed, N failed".
+              runs xunit, then the whole Pester suite once per backend (Native, Managed; child pwsh), and
+              ends with the line "N passed, N failed" (all runs added up).
       Demo    imports the module and shows it against libvirt's in-process test:///default driver.
       Package publishes the module to a local PSResourceGet repository in out/repository.
     Test and Demo build first when out/KvmPS is missing or older than the sources.
@@ -23,12 +24,17 @@ param(
     [string] $Configuration = 'Release',
 
     # Pester tag filter, e.g. -PesterTag TestDriver to skip the qemu:///system tests.
-    [string[]] $PesterTag
+    [string[]] $PesterTag,
+
+    # The backends the Pester suite runs on, each a whole run: Native, Managed ('Native,Managed' works with -File).
+    [string[]] $Backend = @('Native', 'Managed')
 )
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 $Task = @($Task -split ',' | ForEach-Object Trim | Where-Object { $_ })
+$Backend = @($Backend -split ',' | ForEach-Object Trim | Where-Object { $_ })
+foreach ($b in $Backend) { if ($b -notin 'Native', 'Managed') { throw "Unknown backend '$b': use Native and/or Managed." } }
 $unknown = $Task | Where-Object { $_ -notin 'Clean', 'Build', 'Test', 'Demo', 'Package' }
 if ($unknown) { throw "Unknown task(s): $($unknown -join ', '). Use Clean, Build, Test, Demo or Package." }
 $root = $PSScriptRoot
@@ -154,13 +160,11 @@ function Invoke-Test {
         $passed += $counts.Passed; $failed += $counts.Failed; $skipped += $counts.Skipped
     }
 
-    Write-Host '== Pester' -ForegroundColor Cyan
     $packages = [IO.Path]::Combine($outRoot, 'packages')
     Invoke-Native dotnet @('restore', ([IO.Path]::Combine($root, 'tests', 'TestDependencies.proj')), '--packages', $packages, '-nologo', '-v', 'q')
     $pester = [IO.Path]::Combine($packages, 'pester', '5.7.1', 'tools', 'Pester.psd1')
-    $summary = [IO.Path]::Combine($results, 'pester-summary.json')
     $runner = @'
-param($pester, $tests, $results, $summary, $tags)
+param($pester, $tests, $results, $name, $summary, $tags)
 Import-Module $pester
 $cfg = New-PesterConfiguration
 $cfg.Run.Path = $tests
@@ -168,7 +172,7 @@ $cfg.Run.PassThru = $true
 $cfg.Output.Verbosity = 'Detailed'
 $cfg.TestResult.Enabled = $true
 $cfg.TestResult.OutputFormat = 'NUnitXml'
-$cfg.TestResult.OutputPath = Join-Path $results 'pester.xml'
+$cfg.TestResult.OutputPath = Join-Path $results "$name.xml"
 if ($tags) { $cfg.Filter.Tag = $tags -split ',' }
 $r = Invoke-Pester -Configuration $cfg
 [pscustomobject]@{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount; Skipped = $r.SkippedCount + $r.NotRunCount } |
@@ -176,14 +180,25 @@ $r = Invoke-Pester -Configuration $cfg
 '@
     $env:KVMPS_MODULE_PATH = [IO.Path]::Combine($out, 'KvmPS.psd1')
     $env:KVMPS_PACKAGES = $packages
-    $null = Invoke-ChildScript 'run-pester' $runner @($pester, ([IO.Path]::Combine($root, 'tests')), $results, $summary, ($PesterTag -join ','))
-    if (Test-Path $summary) {
-        $p = Get-Content $summary -Raw | ConvertFrom-Json
-        $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
-    }
-    else {
-        Write-Warning 'Pester produced no summary.'
-        $failed++
+    # The whole suite once per backend, against the same daemon: differences between them are bugs.
+    foreach ($backend in $Backend) {
+        Write-Host "== Pester, $backend backend" -ForegroundColor Cyan
+        $name = "pester-$($backend.ToLowerInvariant())"
+        $summary = [IO.Path]::Combine($results, "$name-summary.json")
+        $env:KVMPS_BACKEND = $backend
+        try {
+            $null = Invoke-ChildScript 'run-pester' $runner @($pester, ([IO.Path]::Combine($root, 'tests')), $results, $name, $summary, ($PesterTag -join ','))
+        }
+        finally { Remove-Item Env:KVMPS_BACKEND -ErrorAction SilentlyContinue }
+        if (Test-Path $summary) {
+            $p = Get-Content $summary -Raw | ConvertFrom-Json
+            Write-Host "Pester ($backend backend): $($p.Passed) passed, $($p.Failed) failed, $($p.Skipped) skipped"
+            $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
+        }
+        else {
+            Write-Warning "Pester ($backend backend) produced no summary."
+            $failed++
+        }
     }
 
     Write-Host "$skipped skipped"

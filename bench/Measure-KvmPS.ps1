@@ -8,15 +8,21 @@
       * test:///default - defines -TestDriverVmCount VMs through KvmPS.Core in this process (the test driver is
         in-process: virsh, another process, cannot see them), times Get-KvmVm, and compares it with bench/capi,
         which defines the same number of VMs in its own process and times the bare C calls.
-      * qemu:///system  - defines -SystemVmCount shut-off VMs (16 MiB, no disks, no network interfaces) named
+      * qemu:///system  - for each count in -SystemVmCount (ascending; default 300 then 1,000) defines the
+        shut-off VMs missing up to that count (16 MiB, no disks, no network interfaces) named
         kvmpsbench-<random>-<i>, times Get-KvmVm, bench/capi, virsh list and virsh dominfo, and ALWAYS undefines
         the VMs it created (only names with its own random prefix) in a finally block.
       * Import-Module time over a bare pwsh start (child processes).
       * RSS / managed heap / open file descriptors before and after repeated listings.
+      * The soak: bench/Measure-KvmPSSoak.ps1 in a child pwsh (-SoakOperations mixed cmdlet calls on
+        test:///default; RSS, heap, fds and threads at 0 ... the end, and a "flat?" verdict).
     Prints a Markdown table (metric | measured | target | ok?) and writes it to bench/results.md.
 
 .EXAMPLE
-    dotnet pwsh -NoProfile -File bench/Measure-KvmPS.ps1 -TestDriverVmCount 1000 -SystemVmCount 30
+    dotnet pwsh -NoProfile -File bench/Measure-KvmPS.ps1
+
+.EXAMPLE
+    dotnet pwsh -NoProfile -File bench/Measure-KvmPS.ps1 -TestDriverVmCount 1000 -SystemVmCount 30 -SoakOperations 5000
 #>
 [CmdletBinding()]
 param(
@@ -24,9 +30,12 @@ param(
     [ValidateRange(1, 1000000)]
     [int] $TestDriverVmCount = 10000,
 
-    # Shut-off VMs defined (and removed again) on qemu:///system.
-    [ValidateRange(1, 5000)]
-    [int] $SystemVmCount = 300,
+    # Shut-off VMs defined (and removed again) on qemu:///system; one set of figures per count. The counts are
+    # reached one after the other (ascending): the VMs of a smaller count stay and only the missing ones are added.
+    # Accepts 300,1000 as well as '300,1000' (what pwsh -File passes: one string, which an [int[]] parameter would
+    # read as 3001000 with the comma taken for a thousands separator).
+    [ValidatePattern('^\s*\d+(\s*,\s*\d+)*\s*$')]
+    [string[]] $SystemVmCount = @('300', '1000'),
 
     # Skips the qemu:///system part.
     [switch] $SkipSystem,
@@ -47,6 +56,10 @@ param(
     [ValidateRange(1, 1000)]
     [int] $DominfoSample = 20,
 
+    # Operations of the soak (bench/Measure-KvmPSSoak.ps1, run as a child pwsh); 0 skips it.
+    [ValidateRange(0, 100000000)]
+    [int] $SoakOperations = 100000,
+
     # The built module manifest (build.ps1 -Task Build writes it).
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'KvmPS' 'KvmPS.psd1'),
 
@@ -58,6 +71,8 @@ Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
 
 $RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '..')).Path
+$systemCounts = [int[]]@($SystemVmCount -split ',' | ForEach-Object { [int]::Parse($_.Trim(), [Globalization.CultureInfo]::InvariantCulture) } | Sort-Object -Unique)
+if (@($systemCounts | Where-Object { $_ -lt 1 -or $_ -gt 5000 }).Count) { throw "-SystemVmCount: every count must be between 1 and 5000 (got $($systemCounts -join ', '))." }
 $CapiSource = Join-Path $PSScriptRoot 'capi.c'
 $CapiExe = Join-Path $PSScriptRoot 'capi'
 $ModulePath = [IO.Path]::GetFullPath($ModulePath)
@@ -291,7 +306,7 @@ $machine = [ordered]@{
     Memory     = if ((Get-Content /proc/meminfo -Raw) -match 'MemTotal:\s+(\d+)') { '{0:0.0} GiB' -f ([long]$Matches[1] / 1MB) } else { '?' }
     libvirt    = "$libvirtVersion"
     PowerShell = "$($PSVersionTable.PSVersion) on .NET $([Environment]::Version)"
-    Parameters = "TestDriverVmCount=$TestDriverVmCount SystemVmCount=$SystemVmCount Runs=$Runs ImportRuns=$ImportRuns MemoryRepetitions=$MemoryRepetitions"
+    Parameters = "TestDriverVmCount=$TestDriverVmCount SystemVmCount=$($systemCounts -join ',') Runs=$Runs ImportRuns=$ImportRuns MemoryRepetitions=$MemoryRepetitions SoakOperations=$SoakOperations"
 }
 $machine.GetEnumerator() | ForEach-Object { Write-Host ("  {0,-10} {1}" -f $_.Key, $_.Value) -ForegroundColor DarkGray }
 
@@ -353,7 +368,7 @@ Add-Row 'test: VmService.List without the cmdlet, best (µs/VM)' (Format-Num (& 
 Add-Row 'test: C list+name+uuid+info (µs/VM)' (Format-Num $cList)
 Add-Row 'test: C virConnectGetAllDomainStats (µs/VM)' (Format-Num $capiTest['all_domain_stats'].UsPerVm)
 Add-Row 'test: C calls VmService.List makes (stats + 3 lists) (µs/VM)' (Format-Num $capiTest['kvmps_equivalent'].UsPerVm)
-Add-Row 'test: Get-KvmVm / C list+name+uuid+info' ('{0}×' -f (Format-Num $ratioTest)) '≤ 2×' ($ratioTest -le 2)
+Add-Row 'test: Get-KvmVm / C list+name+uuid+info' ('{0}×' -f (Format-Num $ratioTest)) '≤ 1.5×' ($ratioTest -le 1.5)
 Add-Row 'test: Get-KvmVm | Out-String (default table), best (µs/VM)' (Format-Num (& $perVm $tTable.BestMs $testCount))
 Add-Row 'test: managed bytes allocated by VmService.List (per VM)' ('{0} B ({1} MiB per listing; GCs gen0/1/2: {2}/{3}/{4})' -f (Format-Num ($stages['allocated bytes'] / $stages['records']) 0), (Format-Num ($stages['allocated bytes'] / 1MB) 0.0), $stages['gen0'], $stages['gen1'], $stages['gen2'])
 Add-Row 'test: defining VMs through KvmPS.Core (µs/VM)' (Format-Num (& $perVm $defineMs $TestDriverVmCount))
@@ -425,72 +440,78 @@ if ($runSystem) {
     $created = [Collections.Generic.List[string]]::new()
     $undefined = 0
     $leftover = @()
+    $sysDefineMs = 0.0
     try {
         $existing = @(Get-KvmVm -Connection $sys).Count
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        for ($i = 0; $i -lt $SystemVmCount; $i++) {
-            $cfg = [KvmPS.Core.Xml.DomainConfig]::new()
-            $cfg.Name = "$prefix-$i"
-            $cfg.DomainType = 'qemu'
-            $cfg.MaxMemoryKiB = 16384
-            $cfg.MemoryKiB = 16384
-            $cfg.CpuCount = 1
-            $cfg.MaxCpuCount = 1
-            $xml = [KvmPS.Core.Xml.DomainXml]::Build($cfg)
-            $define = { param([KvmPS.Core.Backend.ILibvirtConnection] $l) $l.DefineDomain($xml, 0) }.GetNewClosure()
-            $null = $sys.Invoke([Func[KvmPS.Core.Backend.ILibvirtConnection, KvmPS.Core.Backend.DomainRef]]$define)
-            $created.Add($cfg.Name)
-        }
-        $sysDefineMs = $sw.Elapsed.TotalMilliseconds
-        Write-Host ("  defined {0} VMs ({1}-*) in {2:0} ms; {3} other VMs exist" -f $SystemVmCount, $prefix, $sysDefineMs, $existing) -ForegroundColor DarkGray
-
-        $sysCount = @(Get-KvmVm -Connection $sys).Count
-        $tSys = Measure-Runs { $null = @(Get-KvmVm -Connection $sys) }
-        $sysStages = [KvmPSBenchProbe]::Stages($sys, $Runs)
-        $capiSys = Invoke-Capi -Uri $sysUri
-        $sysBestUs = & $perVm $tSys.BestMs $sysCount
-        $sysMedUs = & $perVm $tSys.MedianMs $sysCount
-        $cSysList = $capiSys['list_name_uuid_info'].UsPerVm
-        $cSysStats = $capiSys['all_domain_stats'].UsPerVm
-        $ratioSys = $sysBestUs / $cSysList
-
-        Add-Row "system: Get-KvmVm, $sysCount VMs, best (µs/VM)" ("{0} ({1} ms)" -f (Format-Num $sysBestUs), (Format-Num $tSys.BestMs 0.0))
-        Add-Row "system: Get-KvmVm, $sysCount VMs, median (µs/VM)" ("{0} ({1} ms)" -f (Format-Num $sysMedUs), (Format-Num $tSys.MedianMs 0.0))
-        Add-Row 'system: C list+name+uuid+info (µs/VM)' (Format-Num $cSysList)
-        Add-Row 'system: C virConnectGetAllDomainStats (µs/VM)' (Format-Num $cSysStats)
-        Add-Row 'system: C calls VmService.List makes (stats + 3 lists) (µs/VM)' (Format-Num $capiSys['kvmps_equivalent'].UsPerVm)
-        Add-Row 'system: Get-KvmVm / C list+name+uuid+info' ('{0}×' -f (Format-Num $ratioSys)) '≤ 2×' ($ratioSys -le 2)
-        Add-Row 'system: Get-KvmVm / C virConnectGetAllDomainStats' ('{0}×' -f (Format-Num ($sysBestUs / $cSysStats)))
-        foreach ($k in 'GetAllDomainStats', '3x filtered ListAllDomains', 'per-VM GetDomainInfo fallback', 'VmService.List (total)') {
-            $script:Breakdown.Add([pscustomobject]@{
-                Stage = "system: $k"; BestMs = $sysStages[$k]; UsPerVm = 1000.0 * $sysStages[$k] / $sysStages['records']
-            })
-        }
-        $script:Breakdown.Add([pscustomobject]@{ Stage = 'system: Get-KvmVm (cmdlet + WriteObject)'; BestMs = $tSys.BestMs; UsPerVm = $sysBestUs })
-
-        # Format-List shows XML-derived properties (Accelerator, Firmware, Disks ...): one GetXMLDesc per VM.
-        $tList = Measure-Runs -Count 1 -NoWarmUp { $null = Get-KvmVm -Connection $sys | Format-List | Out-String -Width 160 }
-        $script:Breakdown.Add([pscustomobject]@{ Stage = 'system: Get-KvmVm | Format-List | Out-String'; BestMs = $tList.BestMs; UsPerVm = & $perVm $tList.BestMs $sysCount })
-        Add-Row 'system: Get-KvmVm | Format-List (reads each VM''s XML) (µs/VM)' (Format-Num (& $perVm $tList.BestMs $sysCount) 0)
-
-        if ($virsh) {
-            $tVirshSys = Measure-External -FilePath $virsh -ArgumentList '-c', $sysUri, 'list', '--all'
-            Add-Row "system: virsh list --all, $sysCount VMs (ms, median)" (Format-Num $tVirshSys.MedianMs 0.0)
-
-            $sample = @($created | Get-Random -Count ([Math]::Min($DominfoSample, $created.Count)))
-            $null = & $virsh -c $sysUri dominfo $sample[0] 2>&1   # warm-up
+        # Each count in turn, ascending: define the VMs missing up to it (the earlier ones stay), then measure.
+        foreach ($target in $systemCounts) {
+            $tag = "system $target"
             $sw = [Diagnostics.Stopwatch]::StartNew()
-            foreach ($n in $sample) {
-                $null = & $virsh -c $sysUri dominfo $n 2>&1
-                if ($LASTEXITCODE -ne 0) { throw "virsh dominfo $n failed with exit code $LASTEXITCODE" }
+            for ($i = $created.Count; $i -lt $target; $i++) {
+                $cfg = [KvmPS.Core.Xml.DomainConfig]::new()
+                $cfg.Name = "$prefix-$i"
+                $cfg.DomainType = 'qemu'
+                $cfg.MaxMemoryKiB = 16384
+                $cfg.MemoryKiB = 16384
+                $cfg.CpuCount = 1
+                $cfg.MaxCpuCount = 1
+                $xml = [KvmPS.Core.Xml.DomainXml]::Build($cfg)
+                $define = { param([KvmPS.Core.Backend.ILibvirtConnection] $l) $l.DefineDomain($xml, 0) }.GetNewClosure()
+                # (Clean-up matches the prefix, not this list, so a define that failed late leaves nothing either.)
+                $null = $sys.Invoke([Func[KvmPS.Core.Backend.ILibvirtConnection, KvmPS.Core.Backend.DomainRef]]$define)
+                $created.Add($cfg.Name)
             }
-            $dominfoUs = 1000.0 * $sw.Elapsed.TotalMilliseconds / $sample.Count
-            $speedup = $dominfoUs / $sysBestUs
-            Add-Row "system: virsh dominfo per VM (sample of $($sample.Count)) (ms)" (Format-Num ($dominfoUs / 1000) 0.0)
-            Add-Row "system: virsh dominfo for all $sysCount VMs, extrapolated (s)" (Format-Num ($dominfoUs * $sysCount / 1e6) 0.00)
-            Add-Row 'system: Get-KvmVm speed-up over virsh dominfo per VM' ('{0}×' -f (Format-Num $speedup 0)) '≥ 100×' ($speedup -ge 100)
+            $sysDefineMs += $sw.Elapsed.TotalMilliseconds
+            Write-Host ("  {0}: {1} VMs named {2}-* defined ({3:0} ms so far); {4} other VMs exist" -f $tag, $created.Count, $prefix, $sysDefineMs, $existing) -ForegroundColor DarkGray
+
+            $sysCount = @(Get-KvmVm -Connection $sys).Count
+            $tSys = Measure-Runs { $null = @(Get-KvmVm -Connection $sys) }
+            $sysStages = [KvmPSBenchProbe]::Stages($sys, $Runs)
+            $capiSys = Invoke-Capi -Uri $sysUri
+            $sysBestUs = & $perVm $tSys.BestMs $sysCount
+            $sysMedUs = & $perVm $tSys.MedianMs $sysCount
+            $cSysList = $capiSys['list_name_uuid_info'].UsPerVm
+            $cSysStats = $capiSys['all_domain_stats'].UsPerVm
+            $ratioStats = $sysBestUs / $cSysStats
+
+            Add-Row "${tag}: Get-KvmVm, $sysCount VMs, best (µs/VM)" ("{0} ({1} ms)" -f (Format-Num $sysBestUs), (Format-Num $tSys.BestMs 0.0))
+            Add-Row "${tag}: Get-KvmVm, $sysCount VMs, median (µs/VM)" ("{0} ({1} ms)" -f (Format-Num $sysMedUs), (Format-Num $tSys.MedianMs 0.0))
+            Add-Row "${tag}: C list+name+uuid+info (µs/VM)" (Format-Num $cSysList)
+            Add-Row "${tag}: C virConnectGetAllDomainStats (µs/VM)" (Format-Num $cSysStats)
+            Add-Row "${tag}: C calls VmService.List makes (stats + 3 lists) (µs/VM)" (Format-Num $capiSys['kvmps_equivalent'].UsPerVm)
+            Add-Row "${tag}: Get-KvmVm / C virConnectGetAllDomainStats" ('{0}×' -f (Format-Num $ratioStats)) '≤ 3×' ($ratioStats -le 3)
+            Add-Row "${tag}: Get-KvmVm / C list+name+uuid+info" ('{0}×' -f (Format-Num ($sysBestUs / $cSysList)))
+            foreach ($k in 'GetAllDomainStats', '3x filtered ListAllDomains', 'per-VM GetDomainInfo fallback', 'VmService.List (total)') {
+                $script:Breakdown.Add([pscustomobject]@{
+                        Stage = "${tag}: $k"; BestMs = $sysStages[$k]; UsPerVm = 1000.0 * $sysStages[$k] / $sysStages['records']
+                    })
+            }
+            $script:Breakdown.Add([pscustomobject]@{ Stage = "${tag}: Get-KvmVm (cmdlet + WriteObject)"; BestMs = $tSys.BestMs; UsPerVm = $sysBestUs })
+
+            # Format-List shows XML-derived properties (Accelerator, Firmware, Disks ...): one GetXMLDesc per VM.
+            $tList = Measure-Runs -Count 1 -NoWarmUp { $null = Get-KvmVm -Connection $sys | Format-List | Out-String -Width 160 }
+            $script:Breakdown.Add([pscustomobject]@{ Stage = "${tag}: Get-KvmVm | Format-List | Out-String"; BestMs = $tList.BestMs; UsPerVm = & $perVm $tList.BestMs $sysCount })
+            Add-Row "${tag}: Get-KvmVm | Format-List (reads each VM's XML) (µs/VM)" (Format-Num (& $perVm $tList.BestMs $sysCount) 0)
+
+            if ($virsh) {
+                $tVirshSys = Measure-External -FilePath $virsh -ArgumentList '-c', $sysUri, 'list', '--all'
+                Add-Row "${tag}: virsh list --all, $sysCount VMs (ms, median)" (Format-Num $tVirshSys.MedianMs 0.0)
+
+                $sample = @($created | Get-Random -Count ([Math]::Min($DominfoSample, $created.Count)))
+                $null = & $virsh -c $sysUri dominfo $sample[0] 2>&1   # warm-up
+                $sw = [Diagnostics.Stopwatch]::StartNew()
+                foreach ($n in $sample) {
+                    $null = & $virsh -c $sysUri dominfo $n 2>&1
+                    if ($LASTEXITCODE -ne 0) { throw "virsh dominfo $n failed with exit code $LASTEXITCODE" }
+                }
+                $dominfoUs = 1000.0 * $sw.Elapsed.TotalMilliseconds / $sample.Count
+                $speedup = $dominfoUs / $sysBestUs
+                Add-Row "${tag}: virsh dominfo per VM (sample of $($sample.Count)) (ms)" (Format-Num ($dominfoUs / 1000) 0.0)
+                Add-Row "${tag}: virsh dominfo for all $sysCount VMs, extrapolated (s)" (Format-Num ($dominfoUs * $sysCount / 1e6) 0.00)
+                Add-Row "${tag}: Get-KvmVm speed-up over virsh dominfo per VM" ('{0}×' -f (Format-Num $speedup 0)) '≥ 100×' ($speedup -ge 100)
+            }
         }
-        Add-Row 'system: defining VMs through KvmPS.Core (ms/VM)' (Format-Num ($sysDefineMs / $SystemVmCount) 0.00)
+        Add-Row 'system: defining VMs through KvmPS.Core (ms/VM)' (Format-Num ($sysDefineMs / [Math]::Max(1, $created.Count)) 0.00)
     }
     finally {
         # Remove every VM this run created, and only those (names carry this run's random prefix).
@@ -583,6 +604,42 @@ finally {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# soak: many mixed operations in a fresh process (bench/Measure-KvmPSSoak.ps1)
+
+$script:SoakMarkdown = $null
+if ($SoakOperations -gt 0) {
+    Write-Host '== soak' -ForegroundColor Cyan
+    $soakScript = Join-Path $PSScriptRoot 'Measure-KvmPSSoak.ps1'
+    $soakJson = [IO.Path]::Combine([IO.Path]::GetTempPath(), "kvmps-soak-$PID.json")
+    $soakArgs = @('-NoProfile', '-NonInteractive', '-File', $soakScript, '-Operations', $SoakOperations, '-ModulePath', $ModulePath, '-JsonPath', $soakJson)
+    Push-Location $RepoRoot   # dotnet pwsh needs the tool manifest in .config/
+    try {
+        # The same pwsh as the Import-Module figure: $PSHOME's executable, else the dotnet tool.
+        if ((Test-Path -LiteralPath $pwshExe -PathType Leaf) -and -not $IsWindows) { & $pwshExe @soakArgs | Out-Host }
+        else { & dotnet pwsh @soakArgs | Out-Host }
+        $soakExit = $LASTEXITCODE
+    }
+    finally { Pop-Location }
+    if (-not (Test-Path -LiteralPath $soakJson)) { throw "The soak failed (exit $soakExit) before writing its summary; see its output above." }
+    try { $soak = Get-Content -LiteralPath $soakJson -Raw | ConvertFrom-Json }
+    finally { Remove-Item -LiteralPath $soakJson -ErrorAction Ignore }
+
+    $points = @($soak.Snapshots | Where-Object { $_.Label -like '0 *' -or $_.Ops -gt 0 })
+    $at = { param($ops) $points | Where-Object Ops -eq $ops | Select-Object -Last 1 }
+    $p0 = $points[0]; $pMid = & $at ([long][Math]::Round($SoakOperations / 2)); $pEnd = $points[-1]
+    $three = { param($prop, $fmt) '{0} / {1} / {2}' -f (Format-Num $p0.$prop $fmt), (Format-Num $pMid.$prop $fmt), (Format-Num $pEnd.$prop $fmt) }
+    $label = '0 / {0:N0} / {1:N0} ops' -f $pMid.Ops, $pEnd.Ops
+    Add-Row "soak: $($SoakOperations.ToString('N0')) mixed cmdlet calls on test:///default (ops/s)" ('{0} ({1} s)' -f (Format-Num $soak.OpsPerSecond 0), (Format-Num $soak.Seconds 0.0))
+    Add-Row "soak: RSS at $label (MiB)" (& $three RssMiB '0.0')
+    Add-Row "soak: managed heap after GC at $label (MiB)" (& $three HeapMiB '0.00')
+    Add-Row "soak: open file descriptors at $label" (& $three Fds '0')
+    Add-Row "soak: threads at $label" (& $three Threads '0')
+    Add-Row "soak: flat? $($pMid.Ops.ToString('N0')) → $($pEnd.Ops.ToString('N0')) ops (RSS peak < +10 %, heap < +10 %, fds +0, threads ≤ +2)" $soak.Summary 'flat' ([bool]$soak.Flat)
+    Add-Row 'soak: snapshots left / VMs left running' ('{0} / {1}' -f $soak.SnapshotsLeft, $soak.VmsLeftRunning) '0 / 0' (($soak.SnapshotsLeft -eq 0) -and ($soak.VmsLeftRunning -eq 0))
+    $script:SoakMarkdown = $soak.Markdown
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # report
 
 $table = [Text.StringBuilder]::new()
@@ -622,6 +679,12 @@ if ($script:Notes.Count -gt 0) {
     $null = $md.AppendLine('## Notes')
     $null = $md.AppendLine()
     foreach ($n in $script:Notes) { $null = $md.AppendLine("- $n") }
+}
+if ($script:SoakMarkdown) {
+    $null = $md.AppendLine()
+    $null = $md.AppendLine("## Soak ($($SoakOperations.ToString('N0')) operations, bench/Measure-KvmPSSoak.ps1)")
+    $null = $md.AppendLine()
+    $null = $md.Append($script:SoakMarkdown)
 }
 $null = $md.AppendLine()
 $null = $md.AppendLine('## bench/capi output')

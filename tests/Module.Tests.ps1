@@ -19,7 +19,7 @@ Describe 'KvmPS module' {
     }
 
     It 'ships a format view for every output type' {
-        foreach ($type in 'KvmPS.Core.KvmVm', 'KvmPS.Core.Services.KvmConnection', 'KvmPS.Core.KvmHostInfo', 'KvmPS.Core.KvmHostCapability', 'KvmPS.Core.KvmHostCheck', 'KvmPS.Core.KvmVmDisk', 'KvmPS.Core.KvmVmNetworkAdapter', 'KvmPS.Core.KvmVmConsole', 'KvmPS.Core.KvmSnapshot', 'KvmPS.Core.KvmBackup', 'KvmPS.Core.KvmStoragePool', 'KvmPS.Core.KvmVolume', 'KvmPS.Core.KvmGuestInfo', 'KvmPS.Core.KvmGuestCommandResult', 'KvmPS.Core.KvmNetwork', 'KvmPS.Core.KvmNetworkLease') {
+        foreach ($type in 'KvmPS.Core.KvmVm', 'KvmPS.Core.Services.KvmConnection', 'KvmPS.Core.KvmHostInfo', 'KvmPS.Core.KvmHostCapability', 'KvmPS.Core.KvmHostCheck', 'KvmPS.Core.KvmVmDisk', 'KvmPS.Core.KvmVmNetworkAdapter', 'KvmPS.Core.KvmVmConsole', 'KvmPS.Core.KvmSnapshot', 'KvmPS.Core.KvmBackup', 'KvmPS.Core.KvmStoragePool', 'KvmPS.Core.KvmVolume', 'KvmPS.Core.KvmGuestInfo', 'KvmPS.Core.KvmGuestCommandResult', 'KvmPS.Core.KvmNetwork', 'KvmPS.Core.KvmNetworkLease', 'KvmPS.Core.KvmVmMetrics') {
             Get-FormatData -TypeName $type | Should -Not -BeNullOrEmpty -Because "$type needs a view"
         }
     }

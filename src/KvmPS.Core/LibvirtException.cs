@@ -69,6 +69,7 @@ public enum LibvirtErrorCode
     ArgumentUnsupported = 74,
     OperationAborted = 78,
     AuthCancelled = 79,
+    OperationTimeout = 68,
     NoDomainMetadata = 80,
     MigrateUnsafe = 81,
     Overflow = 82,

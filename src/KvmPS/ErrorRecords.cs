@@ -12,6 +12,7 @@ internal static class ErrorRecords
         {
             LibvirtErrorCode.LibraryNotLoaded => ("LibvirtNotInstalled", ErrorCategory.ResourceUnavailable),
             LibvirtErrorCode.ConnectionLost => ("ConnectionLost", ErrorCategory.ConnectionError),
+            LibvirtErrorCode.OperationTimeout => ("OperationTimeout", ErrorCategory.OperationTimeout),
             LibvirtErrorCode.NoDomain => ("VmNotFound", ErrorCategory.ObjectNotFound),
             LibvirtErrorCode.AuthFailed or LibvirtErrorCode.AuthCancelled or LibvirtErrorCode.AuthUnavailable => ("LibvirtAuthFailed", ErrorCategory.AuthenticationError),
             LibvirtErrorCode.AccessDenied or LibvirtErrorCode.OperationDenied => ("LibvirtAccessDenied", ErrorCategory.PermissionDenied),

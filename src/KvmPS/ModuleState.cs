@@ -128,9 +128,7 @@ internal static class ModuleState
 /// <summary>Closes the module's connections when the module is removed.</summary>
 public sealed class OnModuleImportAndRemove : IModuleAssemblyInitializer, IModuleAssemblyCleanup
 {
-    public void OnImport()
-    {
-    }
+    public void OnImport() => KvmPS.Transport.Ssh.SshTransport.Register();
 
     public void OnRemove(PSModuleInfo psModuleInfo) => ModuleState.CloseDefaults();
 }

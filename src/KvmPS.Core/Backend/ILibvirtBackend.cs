@@ -30,6 +30,9 @@ public sealed class LibvirtOpenOptions
 
     /// <summary>Unanswered keepalive pings before the connection is declared dead.</summary>
     public uint KeepAliveCount { get; init; } = 3;
+
+    /// <summary>SSH transports: trust (and remember in known_hosts) a host key seen for the first time.</summary>
+    public bool AcceptUnknownHostKey { get; init; }
 }
 
 /// <summary>libvirt's credential types (virConnectCredentialType).</summary>
@@ -194,4 +197,10 @@ public interface ILibvirtConnection : IDisposable
     void ResizeBlockDevice(DomainRef domain, string disk, ulong bytes);
     /// <summary>Addresses of the guest's interfaces from a source: 0 DHCP lease, 1 guest agent, 2 ARP table.</summary>
     IReadOnlyList<GuestInterface> GetInterfaceAddresses(DomainRef domain, int source);
+
+    // --- node usage statistics (REMOTE_PROC_NODE_GET_CPU_STATS / NODE_GET_MEMORY_STATS) ---
+    /// <summary>virNodeGetCPUStats: cumulative CPU times in ns of one CPU, or of all with -1 (Linux: kernel, user, idle, iowait), as ULLong parameters.</summary>
+    IReadOnlyList<TypedParameter> GetNodeCpuStats(int cpu);
+    /// <summary>virNodeGetMemoryStats: memory figures in KiB of one NUMA cell, or of all with -1 (Linux: total, free, buffers, cached), as ULLong parameters.</summary>
+    IReadOnlyList<TypedParameter> GetNodeMemoryStats(int cell);
 }

@@ -35,6 +35,21 @@ public sealed class KvmHostInfo
     public double CpuOvercommitRatio { get; init; }
     /// <summary>AllocatedMemoryBytes / MemoryBytes.</summary>
     public double MemoryOvercommitRatio { get; init; }
+    /// <summary>
+    /// How busy the host's CPUs were, 0-100 over all of them, from two samples of the node's CPU times
+    /// (virNodeGetCPUStats) taken CpuSampleInterval apart; null when the driver gives no usable counters.
+    /// </summary>
+    public double? CpuUsagePercent { get; init; }
+    /// <summary>The time between the two CPU samples; null when none were taken.</summary>
+    public TimeSpan? CpuSampleInterval { get; init; }
+    /// <summary>Memory in use by processes and VMs: total − free − buffers − cached (virNodeGetMemoryStats), as free(1) counts it.</summary>
+    public ulong? MemoryUsedBytes { get; init; }
+    /// <summary>Page cache (virNodeGetMemoryStats "cached").</summary>
+    public ulong? MemoryCachedBytes { get; init; }
+    /// <summary>Block-device buffers (virNodeGetMemoryStats "buffers").</summary>
+    public ulong? MemoryBuffersBytes { get; init; }
+    /// <summary>Headroom for more VMs: free + buffers + cached, memory the host can hand out without swapping.</summary>
+    public ulong? MemoryAvailableBytes { get; init; }
     public KvmConnection Connection { get; init; } = null!;
 
     public override string ToString() => HostName ?? Uri;

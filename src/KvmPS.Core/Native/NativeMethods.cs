@@ -192,6 +192,10 @@ internal static unsafe partial class NativeMethods
 
     // Typed parameters
     [LibraryImport(Lib)] internal static partial void virTypedParamsFree(IntPtr pars, int npars);
+
+    // Node usage statistics (Get-KvmHost's CPU and memory usage)
+    [LibraryImport(Lib)] internal static partial int virNodeGetCPUStats(SafeConnectHandle conn, int cpuNum, VirNodeStatsEntry* stats, ref int nparams, uint flags);
+    [LibraryImport(Lib)] internal static partial int virNodeGetMemoryStats(SafeConnectHandle conn, int cellNum, VirNodeStatsEntry* stats, ref int nparams, uint flags);
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -322,4 +326,12 @@ internal unsafe struct VirConnectAuth
     public uint NCredType;
     public delegate* unmanaged[Cdecl]<VirConnectCredential*, uint, IntPtr, int> Cb;
     public IntPtr CbData;
+}
+
+/// <summary>virNodeCPUStats and virNodeMemoryStats (same layout): a field name and an unsigned 64-bit value.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct VirNodeStatsEntry
+{
+    public fixed byte Field[80];
+    public ulong Value;
 }

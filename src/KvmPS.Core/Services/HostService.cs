@@ -1,14 +1,31 @@
+using System.Diagnostics;
 using KvmPS.Core.Backend;
 using KvmPS.Core.Xml;
 
 namespace KvmPS.Core.Services;
 
-/// <summary>Host facts: size and allocation (<see cref="GetHost"/>) and what it can run (<see cref="GetCapability"/>).</summary>
+/// <summary>Host facts: size and allocation (<see cref="GetHost(KvmConnection, CancellationToken)"/>) and what it can run (<see cref="GetCapability"/>).</summary>
 public static class HostService
 {
+    /// <summary>How long <see cref="GetHost(KvmConnection, CancellationToken)"/> samples the host's CPU times.</summary>
+    public static readonly TimeSpan DefaultCpuSampleInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>virNodeGetCPUStats' VIR_NODE_CPU_STATS_ALL_CPUS and virNodeGetMemoryStats' VIR_NODE_MEMORY_STATS_ALL_CELLS.</summary>
+    private const int AllCpus = -1;
+    private const int AllCells = -1;
+
     /// <summary>The host's size, use and VM allocation, from node info and one bulk VM listing.</summary>
     public static KvmHostInfo GetHost(KvmConnection connection, CancellationToken cancel = default)
+        => GetHost(connection, DefaultCpuSampleInterval, cancel);
+
+    /// <summary>
+    /// The host's size, use and VM allocation. The CPU usage comes from two samples of the node's CPU times
+    /// <paramref name="cpuSampleInterval"/> apart (zero: no CPU usage); the first is taken before the rest of
+    /// the work, so the interval overlaps it.
+    /// </summary>
+    public static KvmHostInfo GetHost(KvmConnection connection, TimeSpan cpuSampleInterval, CancellationToken cancel = default)
     {
+        (IReadOnlyList<TypedParameter>? Stats, long At) cpu1 = cpuSampleInterval > TimeSpan.Zero ? SampleCpu(connection) : (null, 0);
         (NodeInfo node, ulong? free, int cells) = connection.Invoke(c =>
         {
             NodeInfo n = c.GetNodeInfo();
@@ -39,6 +56,28 @@ public static class HostService
         int allocCpu = active.Sum(v => v.CpuCount);
         ulong allocMem = (ulong)active.Sum(v => (decimal)v.MemoryBytes);
         ulong memory = node.MemoryKiB * 1024;
+        IReadOnlyList<TypedParameter>? mem = NodeStats(connection, c => c.GetNodeMemoryStats(AllCells));
+        ulong? memTotal = Stat(mem, "total"), memFree = Stat(mem, "free"), buffers = Stat(mem, "buffers"), cached = Stat(mem, "cached");
+        ulong? reclaimable = memFree + (buffers ?? 0) + (cached ?? 0);
+        double? cpuUsage = null;
+        TimeSpan? cpuInterval = null;
+        if (cpu1.Stats is not null)
+        {
+            TimeSpan left = cpuSampleInterval - Stopwatch.GetElapsedTime(cpu1.At);
+            if (left > TimeSpan.Zero)
+            {
+                _ = cancel.WaitHandle.WaitOne(left);
+            }
+
+            cancel.ThrowIfCancellationRequested();
+            (IReadOnlyList<TypedParameter>? Stats, long At) cpu2 = SampleCpu(connection);
+            if (cpu2.Stats is not null)
+            {
+                cpuInterval = Stopwatch.GetElapsedTime(cpu1.At, cpu2.At);
+                cpuUsage = CpuUsagePercent(cpu1.Stats, cpu2.Stats);
+            }
+        }
+
         return new KvmHostInfo
         {
             HostName = connection.HostName,
@@ -51,7 +90,7 @@ public static class HostService
             Threads = node.Threads,
             NumaNodes = cells,
             MemoryBytes = memory,
-            FreeMemoryBytes = free,
+            FreeMemoryBytes = free ?? memFree * 1024,
             Hypervisor = connection.Hypervisor,
             HypervisorVersion = connection.HypervisorVersion,
             LibvirtVersion = connection.LibvirtVersion,
@@ -63,8 +102,79 @@ public static class HostService
             DefinedMemoryBytes = (ulong)vms.Sum(v => (decimal)v.MaxMemoryBytes),
             CpuOvercommitRatio = node.Cpus == 0 ? 0 : Math.Round((double)allocCpu / node.Cpus, 3),
             MemoryOvercommitRatio = memory == 0 ? 0 : Math.Round((double)allocMem / memory, 3),
+            CpuUsagePercent = cpuUsage,
+            CpuSampleInterval = cpuInterval,
+            MemoryUsedBytes = memTotal is { } t && reclaimable is { } r && t >= r ? (t - r) * 1024 : null,
+            MemoryCachedBytes = cached * 1024,
+            MemoryBuffersBytes = buffers * 1024,
+            MemoryAvailableBytes = reclaimable * 1024,
             Connection = connection,
         };
+    }
+
+    /// <summary>
+    /// The share of CPU time the host spent busy (kernel + user + interrupts) between two samples of
+    /// virNodeGetCPUStats (all CPUs), 0-100; null when a counter is missing, went backwards, or no time
+    /// passed (the test driver's counters are constant).
+    /// </summary>
+    public static double? CpuUsagePercent(IReadOnlyList<TypedParameter> first, IReadOnlyList<TypedParameter> second)
+    {
+        if (Stat(first, "kernel") is not { } k1 || Stat(first, "user") is not { } u1 || Stat(first, "idle") is not { } i1
+            || Stat(second, "kernel") is not { } k2 || Stat(second, "user") is not { } u2 || Stat(second, "idle") is not { } i2)
+        {
+            // Drivers that only give a ready-made utilization (percent) report that instead.
+            return Stat(second, "utilization") is { } u ? Math.Clamp(u, 0, 100) : null;
+        }
+
+        ulong busy1 = k1 + u1 + (Stat(first, "intr") ?? 0), busy2 = k2 + u2 + (Stat(second, "intr") ?? 0);
+        ulong idle1 = i1 + (Stat(first, "iowait") ?? 0), idle2 = i2 + (Stat(second, "iowait") ?? 0);
+        if (busy2 < busy1 || idle2 < idle1)
+        {
+            return null;
+        }
+
+        double busy = busy2 - busy1;
+        double total = busy + (idle2 - idle1);
+        return total > 0 ? Math.Clamp(100 * busy / total, 0, 100) : null;
+    }
+
+    /// <summary>One CPU sample (all CPUs) and the midpoint of its call as a Stopwatch time stamp; null stats when the driver has none.</summary>
+    private static (IReadOnlyList<TypedParameter>? Stats, long At) SampleCpu(KvmConnection connection)
+    {
+        long before = Stopwatch.GetTimestamp();
+        IReadOnlyList<TypedParameter>? stats = NodeStats(connection, c => c.GetNodeCpuStats(AllCpus));
+        long after = Stopwatch.GetTimestamp();
+        return (stats, before + ((after - before) / 2));
+    }
+
+    /// <summary>Node statistics, or null when the driver does not offer them (NoSupport and other non-connection failures).</summary>
+    private static IReadOnlyList<TypedParameter>? NodeStats(KvmConnection connection, Func<ILibvirtConnection, IReadOnlyList<TypedParameter>> read)
+        => connection.Invoke(c =>
+        {
+            try
+            {
+                return read(c);
+            }
+            catch (LibvirtException e) when (!e.IsConnectionFailure && e.Code != LibvirtErrorCode.ConnectionLost)
+            {
+                return null;
+            }
+        });
+
+    private static ulong? Stat(IReadOnlyList<TypedParameter>? stats, string name)
+    {
+        if (stats is not null)
+        {
+            foreach (TypedParameter p in stats)
+            {
+                if (string.Equals(p.Name, name, StringComparison.Ordinal))
+                {
+                    return p.AsUInt64();
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

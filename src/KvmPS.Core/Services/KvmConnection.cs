@@ -17,8 +17,13 @@ public sealed class KvmConnection : IDisposable
     private ILibvirtConnection? _conn;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string[]> _snapshotNames = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string[]> _names = new(StringComparer.Ordinal);
+    private readonly List<EventSubscription> _subscriptions = [];
+    private EventHandler<KvmVmEventArgs>? _vmStateChanged;
+    private IDisposable? _allVmsSubscription;
+    private bool _subscribingAll;
     private volatile bool _lost;
     private bool _disposed;
+    private int _retrying;
 
     public KvmConnection(string? uri, bool readOnly = false, NetworkCredential? credential = null, ILibvirtBackend? backend = null)
         : this(uri, readOnly, credential, backend, keepAliveIntervalSeconds: 5, keepAliveCount: 3)
@@ -34,7 +39,7 @@ public sealed class KvmConnection : IDisposable
         Uri = RequestedUri ?? "(libvirt default)";
         IsReadOnly = readOnly;
         _credential = credential;
-        _backend = backend ?? NativeBackend.Instance;
+        _backend = backend ?? KvmBackends.Get(KvmBackends.DefaultKind);
     }
 
     /// <summary>Keepalive ping interval in seconds (remote and daemon connections); 0 turns keepalive off.</summary>
@@ -67,6 +72,9 @@ public sealed class KvmConnection : IDisposable
 
     /// <summary>Native (libvirt client library) or Managed (KvmPS's own RPC client).</summary>
     public string Backend => _backend.Name;
+
+    /// <summary>SSH (managed backend): trust a host key that is not in known_hosts yet, and remember it.</summary>
+    public bool AcceptUnknownHostKey { get; init; }
 
     public DateTime? ConnectedAt { get; private set; }
 
@@ -123,13 +131,19 @@ public sealed class KvmConnection : IDisposable
         return this;
     }
 
-    /// <summary>Runs <paramref name="call"/> on the live connection, reconnecting first if it was lost.</summary>
+    /// <summary>
+    /// Runs <paramref name="call"/> on the live connection, reconnecting first if it was lost. A call that
+    /// blocks gives up when the current command is stopped (<see cref="KvmCallScope"/>) or after
+    /// <see cref="OperationTimeout"/> (the call itself finishes, unseen, in the background).
+    /// </summary>
     public T Invoke<T>(Func<ILibvirtConnection, T> call)
     {
         ILibvirtConnection c = Current();
         try
         {
-            return call(c);
+            CancellationToken cancel = KvmCallScope.Token;
+            TimeSpan? timeout = OperationTimeout;
+            return (timeout is null && !cancel.CanBeCanceled) || IsInProcess ? call(c) : Bounded(c, call, timeout, cancel);
         }
         catch (LibvirtException e) when (e.IsConnectionFailure && e.Code != LibvirtErrorCode.ConnectionLost)
         {
@@ -143,6 +157,142 @@ public sealed class KvmConnection : IDisposable
         }
     }
 
+    private T Bounded<T>(ILibvirtConnection c, Func<ILibvirtConnection, T> call, TimeSpan? timeout, CancellationToken cancel)
+    {
+        Task<T> task = Task.Run(() => call(c), CancellationToken.None);
+        bool done;
+        try
+        {
+            done = task.Wait(timeout is { } t ? (int)Math.Min(int.MaxValue, t.TotalMilliseconds) : Timeout.Infinite, cancel);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException!).Throw();
+            throw;
+        }
+
+        if (!done)
+        {
+            throw new LibvirtException(LibvirtErrorCode.OperationTimeout, LibvirtErrorDomain.None,
+                $"libvirt did not answer within {timeout!.Value.TotalSeconds:0.#} s on '{Uri}' (OperationTimeout of the connection).")
+            {
+                Hint = "The host or its daemon may be overloaded or frozen; a guest agent may be stuck. Raise Connect-KvmHost -OperationTimeoutSec if the call is just slow.",
+            };
+        }
+
+        return task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Gives up on a libvirt call that takes longer than this (null: wait as long as libvirt does).</summary>
+    public TimeSpan? OperationTimeout { get; set; }
+
+    /// <summary>True for drivers that run inside this process (test:///): their calls never block on a peer.</summary>
+    internal bool IsInProcess => _backend.Name == "Native"
+        && (RequestedUri ?? Uri).StartsWith("test:", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Subscribes to lifecycle events of one VM (or all with null). The subscription survives a lost
+    /// connection: it is registered again when the connection reopens (a background retry reopens it while
+    /// any subscription exists). Dispose the result to unsubscribe.
+    /// </summary>
+    public IDisposable SubscribeDomainEvents(DomainRef? domain, Action<DomainLifecycleEvent> handler)
+    {
+        var s = new EventSubscription(this, domain, handler);
+        lock (_subscriptions)
+        {
+            _subscriptions.Add(s);
+        }
+
+        try
+        {
+            Invoke(c => s.Attach(c));
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+
+        return s;
+    }
+
+    /// <summary>How many event subscriptions are active (re-registered after a reconnect).</summary>
+    public int EventSubscriptionCount
+    {
+        get
+        {
+            lock (_subscriptions)
+            {
+                return _subscriptions.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Raised (on a libvirt event thread) when any VM on this host changes state: for scripts,
+    /// <c>Register-ObjectEvent -InputObject $conn -EventName VmStateChanged</c>. Survives reconnects.
+    /// </summary>
+    public event EventHandler<KvmVmEventArgs>? VmStateChanged
+    {
+        add
+        {
+            bool subscribe;
+            lock (_subscriptions)
+            {
+                _vmStateChanged += value;
+                subscribe = _allVmsSubscription is null && !_subscribingAll;
+                _subscribingAll |= subscribe;
+            }
+
+            if (!subscribe)
+            {
+                return;
+            }
+
+            try
+            {
+                IDisposable sub = SubscribeDomainEvents(null, RaiseVmStateChanged);
+                lock (_subscriptions)
+                {
+                    _allVmsSubscription = sub;
+                    _subscribingAll = false;
+                }
+            }
+            catch
+            {
+                lock (_subscriptions)
+                {
+                    _vmStateChanged -= value;
+                    _subscribingAll = false;
+                }
+
+                throw;
+            }
+        }
+
+        remove
+        {
+            IDisposable? sub = null;
+            lock (_subscriptions)
+            {
+                _vmStateChanged -= value;
+                if (_vmStateChanged is null)
+                {
+                    sub = _allVmsSubscription;
+                    _allVmsSubscription = null;
+                }
+            }
+
+            sub?.Dispose();
+        }
+    }
+
+    /// <summary>Raised when the connection reopened after a loss (by a command or the background retry).</summary>
+    public event EventHandler? Reconnected;
+
+    private void RaiseVmStateChanged(DomainLifecycleEvent e)
+        => _vmStateChanged?.Invoke(this, new KvmVmEventArgs(this, e.Domain.Name, e.Domain.Uuid, (KvmVmEventKind)(int)e.Event, e.Detail));
+
     /// <summary>Runs <paramref name="call"/> on the live connection.</summary>
     public void Invoke(Action<ILibvirtConnection> call) => Invoke(c =>
     {
@@ -153,6 +303,13 @@ public sealed class KvmConnection : IDisposable
     public void Dispose()
     {
         ILibvirtConnection? c;
+        lock (_subscriptions)
+        {
+            _subscriptions.Clear();
+            _allVmsSubscription = null;
+            _vmStateChanged = null;
+        }
+
         lock (_lock)
         {
             _disposed = true;
@@ -226,6 +383,7 @@ public sealed class KvmConnection : IDisposable
                 ReadOnly = IsReadOnly,
                 KeepAliveIntervalSeconds = KeepAliveIntervalSeconds,
                 KeepAliveCount = KeepAliveCount,
+                AcceptUnknownHostKey = AcceptUnknownHostKey,
                 Credentials = _credential is null ? null : AnswerCredential,
             });
             try
@@ -241,6 +399,13 @@ public sealed class KvmConnection : IDisposable
             opened.Closed += OnClosed;
             _conn = opened;
             _lost = false;
+            bool reconnected = old is not null;
+            if (reconnected)
+            {
+                Reattach(opened);
+                ThreadPool.QueueUserWorkItem(_ => Reconnected?.Invoke(this, EventArgs.Empty));
+            }
+
             return opened;
         }
     }
@@ -273,6 +438,124 @@ public sealed class KvmConnection : IDisposable
         }
     }
 
+    private EventSubscription[] Subscriptions()
+    {
+        lock (_subscriptions)
+        {
+            return [.. _subscriptions];
+        }
+    }
+
+    private void Reattach(ILibvirtConnection c)
+    {
+        foreach (EventSubscription s in Subscriptions())
+        {
+            try
+            {
+                s.Attach(c);
+            }
+            catch (LibvirtException)
+            {
+                // the VM is gone (or events are not offered): the subscription stays, unattached
+            }
+        }
+    }
+
+    // While anyone listens for events, a lost connection is reopened in the background (every 2 s) so the
+    // events come back when the daemon does, without waiting for the next command.
+    private void RetryInBackground()
+    {
+        if (EventSubscriptionCount == 0 || Interlocked.Exchange(ref _retrying, 1) == 1)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (_lost && !_disposed && EventSubscriptionCount > 0)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                    try
+                    {
+                        _ = Current();
+                    }
+                    catch (LibvirtException)
+                    {
+                        // not back yet
+                    }
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref _retrying, 0);
+            }
+        });
+    }
+
+    private void Unsubscribe(EventSubscription s)
+    {
+        lock (_subscriptions)
+        {
+            _ = _subscriptions.Remove(s);
+        }
+    }
+
+    /// <summary>One event subscription: re-registered on every new underlying connection.</summary>
+    private sealed class EventSubscription(KvmConnection owner, DomainRef? domain, Action<DomainLifecycleEvent> handler) : IDisposable
+    {
+        private ILibvirtConnection? _on;
+        private int _id;
+        private bool _disposed;
+
+        public bool Attach(ILibvirtConnection c)
+        {
+            lock (this)
+            {
+                if (_disposed || ReferenceEquals(_on, c))
+                {
+                    return true;
+                }
+
+                _id = c.RegisterDomainLifecycleEvents(domain, handler);
+                _on = c;
+                return true;
+            }
+        }
+
+        public void Dispose()
+        {
+            ILibvirtConnection? on;
+            int id;
+            lock (this)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+
+                _disposed = true;
+                on = _on;
+                id = _id;
+                _on = null;
+            }
+
+            owner.Unsubscribe(this);
+            if (on is not null && ReferenceEquals(on, owner._conn) && !owner._lost)
+            {
+                try
+                {
+                    on.DeregisterDomainEvents(id);
+                }
+                catch (LibvirtException)
+                {
+                    // the connection went away: nothing left to deregister
+                }
+            }
+        }
+    }
+
     private bool MarkLost(ILibvirtConnection c)
     {
         if (!ReferenceEquals(c, _conn) || _lost)
@@ -281,6 +564,7 @@ public sealed class KvmConnection : IDisposable
         }
 
         _lost = true;
+        RetryInBackground();
         return true;
     }
 

@@ -135,10 +135,10 @@ public static class VmLifecycle
         activity ??= $"Waiting for {vm.Name}";
         string wanted = string.Join(" or ", states);
         using var signal = new AutoResetEvent(false);
-        int? subscription = null;
+        IDisposable? subscription = null;
         try
         {
-            subscription = vm.Connection.Invoke(c => c.RegisterDomainLifecycleEvents(vm.Ref, _ => signal.Set()));
+            subscription = vm.Connection.SubscribeDomainEvents(vm.Ref, _ => signal.Set());
         }
         catch (LibvirtException e) when (e.Code is LibvirtErrorCode.NoSupport or LibvirtErrorCode.ArgumentUnsupported)
         {
@@ -172,17 +172,7 @@ public static class VmLifecycle
         finally
         {
             log.Progress(activity, "done", 100, completed: true);
-            if (subscription is { } id)
-            {
-                try
-                {
-                    vm.Connection.Invoke(c => c.DeregisterDomainEvents(id));
-                }
-                catch (LibvirtException)
-                {
-                    // the connection went away; nothing left to deregister
-                }
-            }
+            subscription?.Dispose();
         }
     }
 

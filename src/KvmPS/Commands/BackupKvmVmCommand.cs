@@ -1,13 +1,15 @@
 using System.Management.Automation;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
 /// <summary>Backs VMs up into a self-describing folder: a full copy, or (-Incremental) only the blocks changed since the last backup.</summary>
 [Cmdlet(VerbsData.Backup, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
 [OutputType(typeof(KvmBackup))]
-public sealed class BackupKvmVmCommand : KvmVmCmdlet
+[OutputType(typeof(KvmPSJob))]
+public sealed class BackupKvmVmCommand : KvmVmBatchCmdlet
 {
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNullOrEmpty]
@@ -35,14 +37,16 @@ public sealed class BackupKvmVmCommand : KvmVmCmdlet
         }
     }
 
-    protected override void ProcessVm(KvmVm vm)
+    protected override Action<VmWorkContext>? Plan(KvmVm vm)
     {
         string dest = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Destination);
         if (!ShouldProcess(Describe(vm), $"{(Incremental ? "Incremental" : "Full")} backup into {dest}"))
         {
-            return;
+            return null;
         }
 
-        WriteObject(BackupService.Backup(vm, dest, Incremental, Disk, Quiesce, NoCheckpoint, this, CancelToken));
+        bool incremental = Incremental, quiesce = Quiesce, noCheckpoint = NoCheckpoint;
+        string[]? disks = Disk;
+        return context => context.Write(BackupService.Backup(vm, dest, incremental, disks, quiesce, noCheckpoint, context, context.Cancel));
     }
 }

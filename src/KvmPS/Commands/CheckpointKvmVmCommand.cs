@@ -2,13 +2,15 @@ using System.Globalization;
 using System.Management.Automation;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
 /// <summary>Takes a snapshot (Hyper-V: checkpoint) of VMs: with memory when running, unless -DiskOnly.</summary>
 [Cmdlet(VerbsData.Checkpoint, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
 [OutputType(typeof(KvmSnapshot))]
-public sealed class CheckpointKvmVmCommand : KvmVmCmdlet
+[OutputType(typeof(KvmPSJob))]
+public sealed class CheckpointKvmVmCommand : KvmVmBatchCmdlet
 {
     [Parameter(Position = 1)]
     [ValidateNotNullOrEmpty]
@@ -26,18 +28,23 @@ public sealed class CheckpointKvmVmCommand : KvmVmCmdlet
     [Parameter]
     public SwitchParameter Passthru { get; set; }
 
-    protected override void ProcessVm(KvmVm vm)
+    protected override Action<VmWorkContext>? Plan(KvmVm vm)
     {
         string name = SnapshotName ?? DateTime.Now.ToString("yyyy-MM-dd'T'HH-mm-ss", CultureInfo.InvariantCulture);
         if (!ShouldProcess(Describe(vm), $"Take snapshot '{name}'{(DiskOnly || Quiesce ? " (disks only)" : string.Empty)}"))
         {
-            return;
+            return null;
         }
 
-        KvmSnapshot s = SnapshotService.Create(vm, name, Description, DiskOnly, Quiesce, this);
-        if (Passthru)
+        string? description = Description;
+        bool diskOnly = DiskOnly, quiesce = Quiesce, passthru = Passthru;
+        return context =>
         {
-            WriteObject(s);
-        }
+            KvmSnapshot s = SnapshotService.Create(vm, name, description, diskOnly, quiesce, context);
+            if (passthru)
+            {
+                context.Write(s);
+            }
+        };
     }
 }

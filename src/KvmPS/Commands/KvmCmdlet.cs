@@ -23,6 +23,11 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 
     protected CancellationToken CancelToken => _cts.Token;
 
+    private readonly IDisposable _callScope;
+
+    /// <summary>Every libvirt call this command makes sees its cancel token (Ctrl+C ends blocked calls).</summary>
+    protected KvmCmdlet() => _callScope = KvmCallScope.Enter(_cts.Token);
+
     protected override void ProcessRecord()
     {
         IReadOnlyList<KvmConnection> connections = Connection is { Length: > 0 } given ? given : ModuleState.Implicit();
@@ -106,23 +111,21 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         {
             action();
         }
-        catch (KvmOperationException e)
+        catch (Exception e) when (ToErrorRecord(e, target) is { } record)
         {
-            WriteError(ErrorRecords.FromOperation(e, e.Target ?? target));
-        }
-        catch (VmSpecException e)
-        {
-            WriteError(ErrorRecords.FromSpec(e, target));
-        }
-        catch (LibvirtException e)
-        {
-            WriteError(FromLibvirt(e, target));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            WriteError(new ErrorRecord(e, "FileSystemError", ErrorCategory.WriteError, target) { ErrorDetails = new ErrorDetails(e.Message) });
+            WriteError(record);
         }
     }
+
+    /// <summary>The error record for a failure <see cref="Guard"/> reports (null: not one of ours, let it fly). Thread-safe.</summary>
+    protected ErrorRecord? ToErrorRecord(Exception e, object target) => e switch
+    {
+        KvmOperationException k => ErrorRecords.FromOperation(k, k.Target ?? target),
+        VmSpecException v => ErrorRecords.FromSpec(v, target),
+        LibvirtException l => FromLibvirt(l, target),
+        IOException or UnauthorizedAccessException => new ErrorRecord(e, "FileSystemError", ErrorCategory.WriteError, target) { ErrorDetails = new ErrorDetails(e.Message) },
+        _ => null,
+    };
 
     // Once Ctrl+C is pressed, writing throws PipelineStoppedException: Core's clean-up (rollback, aborting a
     // job, removing partial files) must still run, so the log goes quiet instead and Core sees the cancel token.
@@ -154,9 +157,16 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         }
     }
 
+    /// <summary>Called once when PowerShell disposes the cmdlet (also after Ctrl+C).</summary>
+    protected virtual void OnDisposing()
+    {
+    }
+
     public void Dispose()
     {
-        _cts.Dispose();
+        OnDisposing();
+        _callScope.Dispose();
+        // _cts is not disposed: work this command started (-AsJob, blocked calls) may still look at its token.
         GC.SuppressFinalize(this);
     }
 }

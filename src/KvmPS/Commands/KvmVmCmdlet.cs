@@ -57,19 +57,4 @@ public abstract class KvmVmCmdlet : KvmCmdlet
     protected static string Describe(KvmVm vm) => $"{vm.Name} on {vm.HostName ?? vm.Connection.Uri}";
 
     protected void WriteVm(KvmVm vm) => WriteObject(VmService.Refresh(vm));
-
-    /// <summary>The common shape: ask, act, and with -Passthru write the VM as it is now.</summary>
-    protected void Apply(KvmVm vm, string action, Action<KvmVm, IKvmLog> operation, bool passthru)
-    {
-        if (!ShouldProcess(Describe(vm), action))
-        {
-            return;
-        }
-
-        operation(vm, this);
-        if (passthru)
-        {
-            WriteVm(vm);
-        }
-    }
 }

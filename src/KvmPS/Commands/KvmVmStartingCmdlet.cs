@@ -1,11 +1,12 @@
 using System.Management.Automation;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
 /// <summary>Base of Start-KvmVm and Restart-KvmVm: -Passthru, and -Wait -For like Hyper-V's Restart-VM -Wait -For IPAddress.</summary>
-public abstract class KvmVmStartingCmdlet : KvmVmCmdlet
+public abstract class KvmVmStartingCmdlet : KvmVmBatchCmdlet
 {
     [Parameter]
     public SwitchParameter Passthru { get; set; }
@@ -21,14 +22,22 @@ public abstract class KvmVmStartingCmdlet : KvmVmCmdlet
     [ValidateRange(0, 86400)]
     public int TimeoutSec { get; set; } = 300;
 
-    /// <summary>Runs the operation (asking first); with -Wait waits and writes the VM, else -Passthru writes it.</summary>
-    protected void StartAndWait(KvmVm vm, string action, Action<KvmVm, IKvmLog> operation, Action? beforeWait = null)
+    /// <summary>The operation (asked about first); with -Wait it waits and writes the VM, else -Passthru writes it.</summary>
+    protected Action<VmWorkContext>? StartAndWait(KvmVm vm, string action, Action<KvmVm, IKvmLog> operation, Action<VmWorkContext>? beforeWait = null)
     {
-        Apply(vm, action, operation, Passthru && !Wait);
-        if (Wait)
+        Action<VmWorkContext>? apply = Apply(vm, action, (v, context) => operation(v, context), Passthru && !Wait);
+        if (apply is null || !Wait)
         {
-            beforeWait?.Invoke();
-            WriteObject(WaitSupport.Wait(vm, For, [KvmVmState.Running], KvmAddressFamily.Any, TimeSpan.FromSeconds(TimeoutSec), this, CancelToken) ?? VmService.Refresh(vm));
+            return apply;
         }
+
+        KvmWaitFor waitFor = For;
+        var timeout = TimeSpan.FromSeconds(TimeoutSec);
+        return context =>
+        {
+            apply(context);
+            beforeWait?.Invoke(context);
+            context.Write(WaitSupport.Wait(vm, waitFor, [KvmVmState.Running], KvmAddressFamily.Any, timeout, context, context.Cancel) ?? VmService.Refresh(vm));
+        };
     }
 }

@@ -1,13 +1,15 @@
 using System.Management.Automation;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
 /// <summary>Deletes VMs (their definition, managed save, snapshot metadata, NVRAM) and, with -RemoveStorage, their own disks.</summary>
 [Cmdlet(VerbsCommon.Remove, "KvmVm", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = NameSet)]
 [OutputType(typeof(void))]
-public sealed class RemoveKvmVmCommand : KvmVmCmdlet
+[OutputType(typeof(KvmPSJob))]
+public sealed class RemoveKvmVmCommand : KvmVmBatchCmdlet
 {
     [Parameter]
     public SwitchParameter RemoveStorage { get; set; }
@@ -15,7 +17,7 @@ public sealed class RemoveKvmVmCommand : KvmVmCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    protected override void ProcessVm(KvmVm vm)
+    protected override Action<VmWorkContext>? Plan(KvmVm vm)
     {
         IReadOnlyList<string> disks = RemoveStorage ? VmChanges.OwnedDiskPaths(vm, this) : [];
         string action = RemoveStorage
@@ -23,9 +25,10 @@ public sealed class RemoveKvmVmCommand : KvmVmCmdlet
             : "Remove VM (disks are kept)";
         if (!ShouldProcess(Describe(vm), action))
         {
-            return;
+            return null;
         }
 
-        VmChanges.Remove(vm, Force, disks, this);
+        bool force = Force;
+        return context => VmChanges.Remove(vm, force, disks, context);
     }
 }

@@ -1,16 +1,18 @@
 using System.Management.Automation;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
 /// <summary>Resumes paused VMs.</summary>
 [Cmdlet(VerbsLifecycle.Resume, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
 [OutputType(typeof(KvmVm))]
-public sealed class ResumeKvmVmCommand : KvmVmCmdlet
+[OutputType(typeof(KvmPSJob))]
+public sealed class ResumeKvmVmCommand : KvmVmBatchCmdlet
 {
     [Parameter]
     public SwitchParameter Passthru { get; set; }
 
-    protected override void ProcessVm(KvmVm vm) => Apply(vm, "Resume", VmLifecycle.Resume, Passthru);
+    protected override Action<VmWorkContext>? Plan(KvmVm vm) => Apply(vm, "Resume", VmLifecycle.Resume, Passthru);
 }

@@ -1,13 +1,15 @@
 using System.Management.Automation;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
 /// <summary>Shuts VMs down gracefully (ACPI), powers them off (-TurnOff) or saves them (-Save).</summary>
 [Cmdlet(VerbsLifecycle.Stop, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
 [OutputType(typeof(KvmVm))]
-public sealed class StopKvmVmCommand : KvmVmCmdlet
+[OutputType(typeof(KvmPSJob))]
+public sealed class StopKvmVmCommand : KvmVmBatchCmdlet
 {
     [Parameter]
     public SwitchParameter TurnOff { get; set; }
@@ -34,30 +36,25 @@ public sealed class StopKvmVmCommand : KvmVmCmdlet
         }
     }
 
-    protected override void ProcessVm(KvmVm vm)
+    protected override Action<VmWorkContext>? Plan(KvmVm vm)
     {
         string action = TurnOff ? "Turn off (immediate power-off)" : Save ? "Save (managed save)" : "Shut down (ACPI)";
-        if (!ShouldProcess(Describe(vm), action))
+        bool turnOff = TurnOff, save = Save, force = Force;
+        var timeout = TimeSpan.FromSeconds(TimeoutSec);
+        return Apply(vm, action, (v, context) =>
         {
-            return;
-        }
-
-        if (TurnOff)
-        {
-            VmLifecycle.TurnOff(vm, this);
-        }
-        else if (Save)
-        {
-            VmLifecycle.Save(vm, this);
-        }
-        else
-        {
-            VmLifecycle.Shutdown(vm, TimeSpan.FromSeconds(TimeoutSec), Force, this, CancelToken);
-        }
-
-        if (Passthru)
-        {
-            WriteVm(vm);
-        }
+            if (turnOff)
+            {
+                VmLifecycle.TurnOff(v, context);
+            }
+            else if (save)
+            {
+                VmLifecycle.Save(v, context);
+            }
+            else
+            {
+                VmLifecycle.Shutdown(v, timeout, force, context, context.Cancel);
+            }
+        }, Passthru);
     }
 }

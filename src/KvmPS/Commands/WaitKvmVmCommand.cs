@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
@@ -23,7 +24,8 @@ public enum KvmAddressFamily
 /// <summary>Waits until VMs reach a state (woken by libvirt events), their guest agent answers, or they have an IP address.</summary>
 [Cmdlet(VerbsLifecycle.Wait, "KvmVm", DefaultParameterSetName = NameSet)]
 [OutputType(typeof(KvmVm))]
-public sealed class WaitKvmVmCommand : KvmVmCmdlet
+[OutputType(typeof(KvmPSJob))]
+public sealed class WaitKvmVmCommand : KvmVmBatchCmdlet
 {
     [Parameter]
     public KvmWaitFor For { get; set; } = KvmWaitFor.State;
@@ -50,12 +52,20 @@ public sealed class WaitKvmVmCommand : KvmVmCmdlet
         }
     }
 
-    protected override void ProcessVm(KvmVm vm)
+    protected override Action<VmWorkContext>? Plan(KvmVm vm)
     {
-        KvmVm? now = WaitSupport.Wait(vm, For, State, AddressFamily, TimeSpan.FromSeconds(TimeoutSec), this, CancelToken);
-        if (Passthru || For == KvmWaitFor.IPAddress)
+        KvmWaitFor waitFor = For;
+        KvmVmState[]? states = State;
+        KvmAddressFamily family = AddressFamily;
+        var timeout = TimeSpan.FromSeconds(TimeoutSec);
+        bool write = Passthru || For == KvmWaitFor.IPAddress;
+        return context =>
         {
-            WriteObject(now ?? VmService.Refresh(vm));
-        }
+            KvmVm? now = WaitSupport.Wait(vm, waitFor, states, family, timeout, context, context.Cancel);
+            if (write)
+            {
+                context.Write(now ?? VmService.Refresh(vm));
+            }
+        };
     }
 }

@@ -1,0 +1,217 @@
+using System.Management.Automation;
+using KvmPS.Completion;
+using KvmPS.Core;
+using KvmPS.Core.Services;
+
+namespace KvmPS.Commands;
+
+/// <summary>
+/// Measures what running VMs use: CPU, memory, disk and network, over a sample interval. Targets from the
+/// whole pipeline are gathered first; then each host is sampled twice (one bulk libvirt call per sample for
+/// all its VMs), with a single wait between the samples for every host.
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Measure, "KvmVm", DefaultParameterSetName = NameSet)]
+[OutputType(typeof(KvmVmMetrics))]
+public sealed class MeasureKvmVmCommand : KvmCmdlet
+{
+    private const string NameSet = "Name";
+    private const string VMSet = "VM";
+
+    private readonly List<(KvmConnection Connection, string[]? Names, KvmVm? Vm)> _requests = [];
+
+    /// <summary>VM names or wildcards; none: every running VM.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
+    [Alias("VMName")]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(KvmVmNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string[]? Name { get; set; }
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = VMSet)]
+    [ValidateNotNullOrEmpty]
+    public KvmVm[] VM { get; set; } = [];
+
+    /// <summary>Seconds between the two samples the rates are computed from.</summary>
+    [Parameter]
+    [ValidateRange(0.1, 3600.0)]
+    public double SampleIntervalSec { get; set; } = 1.0;
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName != VMSet)
+        {
+            base.ProcessRecord();
+            return;
+        }
+
+        foreach (KvmVm vm in VM)
+        {
+            _requests.Add((vm.Connection, null, vm));
+        }
+    }
+
+    protected override void ProcessConnection(KvmConnection connection)
+        => _requests.Add((connection, Name is { Length: > 0 } ? [.. Name] : null, null));
+
+    protected override void EndProcessing()
+    {
+        var measured = new List<(MetricsSample First, List<DomainCounters> Targets)>();
+        foreach (IGrouping<KvmConnection, (KvmConnection Connection, string[]? Names, KvmVm? Vm)> group in _requests.GroupBy(r => r.Connection))
+        {
+            CancelToken.ThrowIfCancellationRequested();
+            KvmConnection connection = group.Key;
+            MetricsSample first;
+            try
+            {
+                connection.Open();
+            }
+            catch (LibvirtException e)
+            {
+                WriteError(ErrorRecords.ConnectionFailed(e, connection.RequestedUri ?? connection.Uri));
+                continue;
+            }
+
+            try
+            {
+                WriteVerbose($"Sampling the VMs on '{connection.Uri}'");
+                first = MetricsService.Sample(connection, activeOnly: false);
+            }
+            catch (LibvirtException e)
+            {
+                WriteError(ErrorRecords.FromLibvirt(e, connection.Uri));
+                continue;
+            }
+
+            List<DomainCounters> targets = Select(first, group);
+            if (targets.Count > 0)
+            {
+                measured.Add((first, targets));
+            }
+        }
+
+        if (measured.Count == 0)
+        {
+            return;
+        }
+
+        MetricsService.Wait(TimeSpan.FromSeconds(SampleIntervalSec), this, CancelToken);
+        foreach ((MetricsSample first, List<DomainCounters> targets) in measured)
+        {
+            CancelToken.ThrowIfCancellationRequested();
+            MetricsSample second;
+            try
+            {
+                second = MetricsService.Sample(first.Connection, activeOnly: true);
+            }
+            catch (LibvirtException e)
+            {
+                WriteError(ErrorRecords.FromLibvirt(e, first.Connection.Uri));
+                continue;
+            }
+
+            foreach (DomainCounters target in targets)
+            {
+                KvmVmMetrics? m = MetricsService.Measure(first, second, target.Domain.Uuid);
+                if (m is null)
+                {
+                    WriteVerbose($"VM '{target.Domain.Name}' stopped during the sample interval: nothing to report.");
+                    continue;
+                }
+
+                WriteObject(m);
+            }
+        }
+    }
+
+    /// <summary>The running VMs one host's requests name, in request order, each once; misses are errors.</summary>
+    private List<DomainCounters> Select(MetricsSample sample, IEnumerable<(KvmConnection Connection, string[]? Names, KvmVm? Vm)> requests)
+    {
+        var seen = new HashSet<Guid>();
+        var result = new List<DomainCounters>();
+        string uri = sample.Connection.Uri;
+
+        void Add(DomainCounters d, bool named)
+        {
+            if (!seen.Add(d.Domain.Uuid))
+            {
+                return;
+            }
+
+            if (d.Domain.Id < 0)
+            {
+                if (named)
+                {
+                    WriteVerbose($"VM '{d.Domain.Name}' is not running: only running VMs are measured.");
+                }
+
+                return;
+            }
+
+            result.Add(d);
+        }
+
+        foreach ((_, string[]? names, KvmVm? vm) in requests)
+        {
+            if (vm is not null)
+            {
+                if (sample.Find(vm.Uuid) is { } d)
+                {
+                    Add(d, named: true);
+                }
+                else
+                {
+                    WriteError(ErrorRecords.VmNotFound(vm.Name, $"named '{vm.Name}' ({vm.Uuid})", uri));
+                }
+
+                continue;
+            }
+
+            if (names is null)
+            {
+                foreach (DomainCounters d in sample.Domains)
+                {
+                    Add(d, named: false);
+                }
+
+                continue;
+            }
+
+            foreach (string n in names)
+            {
+                if (!WildcardPattern.ContainsWildcardCharacters(n))
+                {
+                    DomainCounters? match = sample.Domains.FirstOrDefault(d => string.Equals(d.Domain.Name, n, StringComparison.Ordinal));
+                    if (match is null)
+                    {
+                        WriteError(ErrorRecords.VmNotFound(n, $"named '{n}'", uri));
+                    }
+                    else
+                    {
+                        Add(match, named: true);
+                    }
+
+                    continue;
+                }
+
+                WildcardPattern pattern;
+                try
+                {
+                    pattern = WildcardPattern.Get(n, WildcardOptions.IgnoreCase);
+                    _ = pattern.IsMatch(string.Empty);
+                }
+                catch (WildcardPatternException e)
+                {
+                    WriteError(ErrorRecords.InvalidWildcard(n, e));
+                    continue;
+                }
+
+                foreach (DomainCounters d in sample.Domains.Where(d => pattern.IsMatch(d.Domain.Name)))
+                {
+                    Add(d, named: true);
+                }
+            }
+        }
+
+        return result;
+    }
+}

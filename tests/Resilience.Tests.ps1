@@ -1,0 +1,280 @@
+# Issue 7: many hosts, -ThrottleLimit / -AsJob, a dying daemon (our own private libvirtd, never the shared one),
+# blocked calls that honour Ctrl+C and -OperationTimeoutSec.
+BeforeAll {
+    . $PSScriptRoot/common.ps1
+
+    # A private libvirtd running as 'nobody' on its own socket (session mode: only the test driver matters).
+    function Start-PrivateLibvirtd([string] $Dir) {
+        foreach ($d in 'run', 'xdg', 'cfg', 'cache', 'data') { $null = New-Item -ItemType Directory -Force -Path "$Dir/$d" }
+        & chmod -R 0777 $Dir
+        Set-Content -Path "$Dir/libvirtd.conf" -Value "unix_sock_dir = `"$Dir/run`""
+        Remove-Item "$Dir/pid", "$Dir/run/libvirt-sock" -ErrorAction SilentlyContinue
+        & setpriv --reuid=65534 --regid=65534 --clear-groups env "HOME=$Dir" "XDG_RUNTIME_DIR=$Dir/xdg" "XDG_CONFIG_HOME=$Dir/cfg" `
+            "XDG_CACHE_HOME=$Dir/cache" "XDG_DATA_HOME=$Dir/data" libvirtd -f "$Dir/libvirtd.conf" -p "$Dir/pid" -d
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        while (-not (Test-Path "$Dir/run/libvirt-sock") -and $sw.Elapsed.TotalSeconds -lt 20) { Start-Sleep -Milliseconds 50 }
+        if (-not (Test-Path "$Dir/run/libvirt-sock")) { throw "private libvirtd did not start in $Dir" }
+        [int](Get-Content "$Dir/pid" -Raw)
+    }
+
+    function Stop-PrivateLibvirtd([string] $Dir, [switch] $Kill) {
+        if (Test-Path "$Dir/pid") {
+            $daemonPid = [int](Get-Content "$Dir/pid" -Raw)
+            & kill -CONT $daemonPid 2>$null
+            & kill $(if ($Kill) { '-KILL' } else { '-TERM' }) $daemonPid 2>$null
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            while ((Test-Path "/proc/$daemonPid") -and $sw.Elapsed.TotalSeconds -lt 10) { Start-Sleep -Milliseconds 50 }
+            Remove-Item "$Dir/pid" -ErrorAction SilentlyContinue
+        }
+    }
+
+    $script:CanRunDaemon = [bool](Get-Command libvirtd -ErrorAction SilentlyContinue) -and [bool](Get-Command setpriv -ErrorAction SilentlyContinue) -and ((id -u) -eq '0')
+    $script:Dir = Join-Path ([IO.Path]::GetTempPath()) "kvmps-t-pd-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
+    $script:Uri = "test+unix:///default?socket=$Dir/run/libvirt-sock"
+    if ($CanRunDaemon) { $null = Start-PrivateLibvirtd $Dir }
+}
+
+AfterAll {
+    if ($CanRunDaemon) {
+        Get-KvmConnection | Where-Object { $_.RequestedUri -like "*$Dir*" } | Disconnect-KvmHost -ErrorAction SilentlyContinue
+        Stop-PrivateLibvirtd $Dir -Kill
+        Remove-Item $Dir -Recurse -Force -ErrorAction SilentlyContinue
+    }
+}
+
+Describe 'A dying daemon' -Tag System {
+    BeforeEach {
+        if (-not $CanRunDaemon) { Set-ItResult -Skipped -Because 'needs root, libvirtd and setpriv to run a private daemon'; return }
+        if (-not (Test-Path "$Dir/pid")) { $null = Start-PrivateLibvirtd $Dir }
+    }
+
+    It 'fails fast with ConnectionLost when the daemon is killed, and reconnects by itself when it is back' {
+        $c = Connect-KvmHost $Uri -NotDefault -KeepAliveIntervalSec 1 -KeepAliveCount 2
+        (Get-KvmVm -Connection $c -Name test).State | Should -Be 'Running'
+        Stop-PrivateLibvirtd $Dir -Kill
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        $null = Get-KvmVm -Connection $c -ErrorAction SilentlyContinue -ErrorVariable err
+        $sw.Stop()
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'ConnectionLost,*'
+        $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
+        $c.IsAlive | Should -BeFalse
+
+        $null = Start-PrivateLibvirtd $Dir
+        (Get-KvmVm -Connection $c -Name test).Name | Should -Be 'test'
+        $c.IsAlive | Should -BeTrue
+        Disconnect-KvmHost $c
+    }
+
+    It 'detects a frozen daemon within the keepalive window instead of hanging' {
+        $c = Connect-KvmHost $Uri -NotDefault -KeepAliveIntervalSec 1 -KeepAliveCount 2
+        $null = Get-KvmVm -Connection $c
+        $daemonPid = [int](Get-Content "$Dir/pid" -Raw)
+        & kill -STOP $daemonPid
+        try {
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $null = Get-KvmVm -Connection $c -ErrorAction SilentlyContinue -ErrorVariable err
+            $sw.Stop()
+        }
+        finally { & kill -CONT $daemonPid }
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'ConnectionLost,*'
+        # keepalive 1 s x 2: dead after about 3 s; allow for a loaded machine
+        $sw.Elapsed.TotalSeconds | Should -BeLessThan 10
+        # the daemon answers again: the next command reconnects
+        (Get-KvmVm -Connection $c -Name test).Name | Should -Be 'test'
+        Disconnect-KvmHost $c
+    }
+
+    It 'gives up on a blocked call after -OperationTimeoutSec even without keepalive' {
+        $c = Connect-KvmHost $Uri -NotDefault -KeepAliveIntervalSec 0 -OperationTimeoutSec 2
+        $null = Get-KvmHost -Connection $c
+        $daemonPid = [int](Get-Content "$Dir/pid" -Raw)
+        & kill -STOP $daemonPid
+        try {
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $null = Get-KvmVm -Connection $c -ErrorAction SilentlyContinue -ErrorVariable err
+            $sw.Stop()
+        }
+        finally { & kill -CONT $daemonPid }
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'OperationTimeout,*'
+        $err[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
+        $sw.Elapsed.TotalSeconds | Should -BeGreaterThan 1.5
+        $sw.Elapsed.TotalSeconds | Should -BeLessThan 6
+        (Get-KvmVm -Connection $c -Name test).Name | Should -Be 'test'
+        Disconnect-KvmHost $c
+    }
+
+    It 'stops a blocked call on Ctrl+C' {
+        $c = Connect-KvmHost $Uri -NotDefault -KeepAliveIntervalSec 0
+        $null = Get-KvmHost -Connection $c
+        $daemonPid = [int](Get-Content "$Dir/pid" -Raw)
+        $rs = [runspacefactory]::CreateRunspace()
+        $rs.Open()
+        & kill -STOP $daemonPid
+        try {
+            $ps = [powershell]::Create()
+            $ps.Runspace = $rs
+            $null = $ps.AddCommand('Import-Module').AddArgument($ModulePath).Invoke()
+            $ps.Commands.Clear()
+            $null = $ps.AddCommand('Get-KvmVm').AddParameter('Connection', $c)
+            $async = $ps.BeginInvoke()
+            Start-Sleep -Milliseconds 1500
+            $ps.InvocationStateInfo.State | Should -Be 'Running'   # really blocked on the frozen daemon
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $sw.Stop()
+            try { $null = $ps.EndInvoke($async) } catch { $null = $_ }
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 3
+            $ps.Dispose()
+        }
+        finally { & kill -CONT $daemonPid; $rs.Dispose() }
+        Disconnect-KvmHost $c
+    }
+
+    It 'restores event subscriptions after the daemon comes back' {
+        $c = Connect-KvmHost $Uri -NotDefault -KeepAliveIntervalSec 1 -KeepAliveCount 2
+        $id = "kvmps-t-ev-$([guid]::NewGuid().ToString('N').Substring(0, 6))"
+        $null = Register-ObjectEvent -InputObject $c -EventName VmStateChanged -SourceIdentifier $id
+        try {
+            $c.EventSubscriptionCount | Should -Be 1
+            & virsh -c $Uri suspend test *> $null
+            $e = Wait-Event -SourceIdentifier $id -Timeout 10
+            $e.SourceEventArgs.Kind | Should -Be 'Suspended'
+            $e.SourceEventArgs.VMName | Should -Be 'test'
+            Remove-Event -SourceIdentifier $id
+
+            Stop-PrivateLibvirtd $Dir -Kill
+            $null = Start-PrivateLibvirtd $Dir
+            # nothing calls the connection: the background retry reopens it and registers the subscription again
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            while (-not $c.IsAlive -and $sw.Elapsed.TotalSeconds -lt 15) { Start-Sleep -Milliseconds 200 }
+            $c.IsAlive | Should -BeTrue
+            & virsh -c $Uri suspend test *> $null   # a fresh daemon: 'test' runs again
+            $e = Wait-Event -SourceIdentifier $id -Timeout 10
+            $e | Should -Not -BeNullOrEmpty
+            $e.SourceEventArgs.Kind | Should -Be 'Suspended'
+        }
+        finally {
+            Unregister-Event -SourceIdentifier $id -ErrorAction SilentlyContinue
+            Remove-Event -SourceIdentifier $id -ErrorAction SilentlyContinue
+        }
+        $c.EventSubscriptionCount | Should -Be 0
+        Disconnect-KvmHost $c
+    }
+}
+
+Describe 'Many hosts' -Tag System {
+    It 'merges results of several hosts, each object naming its host; an unreachable host is one error' {
+        if (-not $CanRunDaemon -or -not (Test-SystemLibvirt)) { Set-ItResult -Skipped -Because 'needs qemu:///system and a private daemon'; return }
+        if (-not (Test-Path "$Dir/pid")) { $null = Start-PrivateLibvirtd $Dir }
+        $name = New-SystemTestVm -Name (New-TestName 'mh')
+        try {
+            $dead = "test+unix:///default?socket=$Dir/run/missing-sock"
+            $vms = Get-KvmVm -Connection $SystemUri, $dead, $Uri -ErrorAction SilentlyContinue -ErrorVariable err
+            $err.Count | Should -Be 1
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'KvmConnectionFailed,*'
+            $err[0].TargetObject | Should -Be $dead
+            ($vms | Where-Object Name -EQ $name).Connection.Uri | Should -Be 'qemu:///system'
+            ($vms | Where-Object Name -EQ 'test').Connection.RequestedUri | Should -Be $Uri
+            @($vms.HostName | Where-Object { $_ }).Count | Should -Be $vms.Count
+        }
+        finally { Remove-SystemTestVm $name }
+    }
+}
+
+Describe '-ThrottleLimit and -AsJob' -Tag TestDriver {
+    BeforeAll {
+        $script:c = Connect-KvmHost test:///default -NotDefault
+        $script:p = "kvmps-t-$([guid]::NewGuid().ToString('N').Substring(0, 6))"
+        1..12 | ForEach-Object { $null = New-KvmVm -Connection $c -Name "$p-$_" -MemoryBytes 64MB -NoNetwork }
+    }
+    AfterAll {
+        Get-KvmVm -Connection $c -Name "$p-*" | Stop-KvmVm -TurnOff -ErrorAction SilentlyContinue
+        Get-KvmVm -Connection $c -Name "$p-*" | Remove-KvmVm -Confirm:$false -ErrorAction SilentlyContinue
+    }
+
+    It 'starts and stops many VMs in parallel and writes each one once' {
+        $started = Start-KvmVm -Connection $c -Name "$p-*" -ThrottleLimit 6 -Passthru
+        @($started).Count | Should -Be 12
+        @($started.Name | Sort-Object -Unique).Count | Should -Be 12
+        @(Get-KvmVm -Connection $c -Name "$p-*" | Where-Object State -EQ 'Running').Count | Should -Be 12
+        $stopped = Get-KvmVm -Connection $c -Name "$p-*" | Stop-KvmVm -TurnOff -ThrottleLimit 4 -Passthru
+        @($stopped | Where-Object State -EQ 'ShutOff').Count | Should -Be 12
+    }
+
+    It 'reports each failing VM as its own error while the others go on' {
+        Start-KvmVm -Connection $c -Name "$p-1"
+        $out = Start-KvmVm -Connection $c -Name "$p-1", "$p-2", "$p-3" -ThrottleLimit 3 -Passthru -ErrorAction SilentlyContinue -ErrorVariable err
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'VmStateInvalid,*'
+        $err[0].TargetObject | Should -Be "$p-1"
+        @($out.Name | Sort-Object) | Should -Be @("$p-2", "$p-3")
+        Stop-KvmVm -Connection $c -Name "$p-1", "$p-2", "$p-3" -TurnOff
+    }
+
+    It 'runs as a job with -AsJob' {
+        $job = Start-KvmVm -Connection $c -Name "$p-*" -AsJob -ThrottleLimit 4 -Passthru
+        $job | Should -BeOfType ([KvmPS.Jobs.KvmPSJob])
+        $job.PSJobTypeName | Should -Be 'KvmPSJob'
+        $null = Wait-Job $job -Timeout 60
+        $job.State | Should -Be 'Completed'
+        $out = Receive-Job $job
+        @($out).Count | Should -Be 12
+        @($out | Where-Object State -EQ 'Running').Count | Should -Be 12
+        (Get-Job -Id $job.Id).Id | Should -Be $job.Id
+        Remove-Job $job
+
+        $job = Stop-KvmVm -Connection $c -Name "$p-*", 'kvmps-t-no-such-vm' -TurnOff -AsJob -ErrorAction SilentlyContinue -ErrorVariable err
+        # a name that matches nothing is reported while resolving, before the job
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'VmNotFound,*'
+        $null = Wait-Job $job -Timeout 60
+        $job.State | Should -Be 'Completed'
+        @(Get-KvmVm -Connection $c -Name "$p-*" | Where-Object State -EQ 'ShutOff').Count | Should -Be 12
+        Remove-Job $job
+    }
+
+    It 'asks before each VM and runs nothing with -WhatIf' {
+        $r = Start-KvmVm -Connection $c -Name "$p-*" -ThrottleLimit 4 -WhatIf -Passthru
+        $r | Should -BeNullOrEmpty
+        @(Get-KvmVm -Connection $c -Name "$p-*" | Where-Object State -EQ 'Running').Count | Should -Be 0
+    }
+}
+
+Describe 'Ctrl+C with parallel work' -Tag System {
+    It 'stops waiting graceful shutdowns cleanly and leaves no libvirt job' {
+        if (-not (Test-SystemLibvirt)) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        # firmware-only guests never answer ACPI: Stop-KvmVm would wait its whole timeout
+        $names = 1..3 | ForEach-Object { New-SystemTestVm -Name (New-TestName "cc$_") -Start }
+        try {
+            $rs = [runspacefactory]::CreateRunspace()
+            $rs.Open()
+            try {
+                $ps = [powershell]::Create()
+                $ps.Runspace = $rs
+                $null = $ps.AddCommand('Import-Module').AddArgument($ModulePath).Invoke()
+                $ps.Commands.Clear()
+                $null = $ps.AddCommand('Stop-KvmVm').AddParameter('Connection', $SystemUri).AddParameter('Name', $names).AddParameter('ThrottleLimit', 3).AddParameter('TimeoutSec', 120)
+                $async = $ps.BeginInvoke()
+                Start-Sleep -Seconds 3
+                $ps.InvocationStateInfo.State | Should -Be 'Running'
+                $sw = [Diagnostics.Stopwatch]::StartNew()
+                $ps.Stop()
+                $sw.Stop()
+                try { $null = $ps.EndInvoke($async) } catch { $null = $_ }
+                $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+                $sw.Elapsed.TotalSeconds | Should -BeLessThan 10
+                $ps.Dispose()
+            }
+            finally { $rs.Dispose() }
+            foreach ($n in $names) {
+                (& virsh -c qemu:///system domstate $n) -join '' | Should -Match 'running'
+                (& virsh -c qemu:///system domjobinfo $n) -join ' ' | Should -Match 'Job type:\s+None'
+            }
+        }
+        finally { $names | ForEach-Object { Remove-SystemTestVm $_ } }
+    }
+}
