@@ -121,13 +121,14 @@ Describe 'A dying daemon' -Tag System {
             $null = $ps.AddCommand('Get-KvmVm').AddParameter('Connection', $c)
             $async = $ps.BeginInvoke()
             Start-Sleep -Milliseconds 1500
-            $ps.InvocationStateInfo.State | Should -Be 'Running'   # really blocked on the frozen daemon
+            $ps.InvocationStateInfo.State | Should -Be 'Running' -Because "it is blocked on the frozen daemon ($($ps.InvocationStateInfo.Reason))"
             $sw = [Diagnostics.Stopwatch]::StartNew()
             $ps.Stop()
             $sw.Stop()
             try { $null = $ps.EndInvoke($async) } catch { $null = $_ }
             $ps.InvocationStateInfo.State | Should -Be 'Stopped'
-            $sw.Elapsed.TotalSeconds | Should -BeLessThan 3
+            # a call that watches the token gets 2 s to clean up; a blocked one is then left behind
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
             $ps.Dispose()
         }
         finally { & kill -CONT $daemonPid; $rs.Dispose() }

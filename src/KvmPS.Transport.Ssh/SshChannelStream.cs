@@ -4,7 +4,7 @@ namespace KvmPS.Transport.Ssh;
 
 /// <summary>
 /// The remote command's stdin (writes) and stdout (reads) as one duplex stream. Owns the command and the SSH
-/// client: disposing it sends EOF and closes the session. When the command ends before sending anything (no
+/// client (and the key files): disposing it sends EOF and closes the session. When the command ends before sending anything (no
 /// virt-ssh-helper and no nc, a wrong socket), reading fails with what the command wrote to stderr.
 /// </summary>
 internal sealed class SshChannelStream : Stream
@@ -15,11 +15,13 @@ internal sealed class SshChannelStream : Stream
     private readonly Stream _stdin;
     private readonly Stream _stdout;
     private readonly string _target;
+    private readonly IReadOnlyList<IDisposable> _owned;
     private long _received;
     private int _disposed;
 
-    public SshChannelStream(SshClient client, SshCommand command, Task execution, string target)
+    public SshChannelStream(SshClient client, SshCommand command, Task execution, string target, IReadOnlyList<IDisposable> owned)
     {
+        _owned = owned;
         _client = client;
         _command = command;
         _execution = execution;
@@ -81,7 +83,7 @@ internal sealed class SshChannelStream : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            foreach (Action close in new Action[] { _stdin.Dispose, _command.Dispose, _client.Disconnect, _client.Dispose })
+            foreach (Action close in new Action[] { _stdin.Dispose, _command.Dispose, _client.Disconnect, _client.Dispose }.Concat(_owned.Select(o => (Action)o.Dispose)))
             {
                 try
                 {

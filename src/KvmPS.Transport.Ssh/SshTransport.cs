@@ -43,6 +43,7 @@ public sealed class SshTransport : IRpcTransport
 
         var keys = new List<PrivateKeyFile>();
         SshClient? client = null;
+        bool connected = false;
         try
         {
             keys.AddRange(LoadKeys(uri, options, target));
@@ -54,7 +55,8 @@ public sealed class SshTransport : IRpcTransport
 
             string? password = options.Credentials?.Invoke(new LibvirtCredentialRequest(
                 LibvirtCredentialType.Passphrase, $"{target}'s password", null, null));
-            if (!string.IsNullOrEmpty(password))
+            bool hasPassword = !string.IsNullOrEmpty(password);
+            if (hasPassword)
             {
                 methods.Add(new PasswordAuthenticationMethod(user, password));
                 var interactive = new KeyboardInteractiveAuthenticationMethod(user);
@@ -85,7 +87,7 @@ public sealed class SshTransport : IRpcTransport
             }
             catch (SshAuthenticationException e)
             {
-                throw AuthFailed(target, keys, password is not null, e);
+                throw AuthFailed(target, keys, hasPassword, e);
             }
             catch (Exception e) when (e is SshException or SocketException or TimeoutException)
             {
@@ -94,17 +96,30 @@ public sealed class SshTransport : IRpcTransport
             }
 
             check.Remember();
-            SshCommand cmd = client.CreateCommand(command);
-            Task execution = cmd.ExecuteAsync(CancellationToken.None);
-            var stream = new SshChannelStream(client, cmd, execution, target);
-            client = null;   // owned by the stream now
+            SshChannelStream stream;
+            try
+            {
+                SshCommand cmd = client.CreateCommand(command);
+                Task execution = cmd.ExecuteAsync(CancellationToken.None);
+                stream = new SshChannelStream(client, cmd, execution, target, keys);
+            }
+            catch (Exception e) when (e is SshException or SocketException or InvalidOperationException)
+            {
+                throw new LibvirtException(LibvirtErrorCode.SystemError, LibvirtErrorDomain.Rpc,
+                    $"Cannot start the remote proxy command on {target}: {e.Message}", e)
+                {
+                    Hint = "The SSH server may not allow running commands (ForceCommand, restricted shell) for this user.",
+                };
+            }
+
+            connected = true;   // the stream owns the client, the command and the keys now
             return stream;
         }
         finally
         {
-            client?.Dispose();
-            if (client is not null)
+            if (!connected)
             {
+                client?.Dispose();
                 foreach (PrivateKeyFile k in keys)
                 {
                     k.Dispose();

@@ -39,8 +39,8 @@ internal sealed partial class ManagedConnection
     private const int StoragePoolListMax = 16384;
     private const int StorageVolListMax = 16384;
 
-    /// <summary>Stream chunk size: what the native backend moves per virStreamSend/Recv.</summary>
-    private const int StorageStreamChunk = 256 * 1024;
+    /// <summary>Bytes moved per stream packet (libvirt's largest stream payload): one STREAM/CONTINUE packet per write.</summary>
+    private const int StorageStreamChunk = RpcClient.StreamChunkSize;
 
     /// <summary>remote_nonnull_storage_pool.</summary>
     private readonly record struct StoragePoolRef(string Name, Guid Uuid);

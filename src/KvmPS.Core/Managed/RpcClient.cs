@@ -6,9 +6,10 @@ using KvmPS.Core.Backend;
 namespace KvmPS.Core.Managed;
 
 /// <summary>
-/// libvirt's RPC protocol over one duplex stream. One reader thread routes replies to their callers by
-/// serial, so any number of calls can be in flight at once (callers pipeline instead of queueing);
-/// events go to <see cref="MessageReceived"/>, stream packets to their <see cref="RpcStream"/>, keepalive
+/// libvirt's RPC protocol over one duplex stream. Replies are routed to their callers by serial, so any
+/// number of calls can be in flight at once (callers pipeline instead of queueing). On a socket a waiting
+/// caller reads frames itself while nobody else does (one thread hop less per call, like libvirt's own
+/// client); a background reader thread covers idle times and non-socket streams. Events go to <see cref="MessageReceived"/>, stream packets to their <see cref="RpcStream"/>, keepalive
 /// pings are answered and, once <see cref="StartKeepAlive"/> ran, the client pings a silent peer and
 /// declares it dead after the configured count. Any protocol violation or I/O failure closes the
 /// connection: every pending and later call then fails with a connection-failure <see cref="LibvirtException"/>.
@@ -28,6 +29,14 @@ internal sealed class RpcClient : IDisposable
     private readonly Dictionary<uint, RpcStream> _streams = [];
     private readonly Thread _reader;
     private readonly FrameReader _in;
+
+    /// <summary>Held by whoever reads frames: the background reader, or a caller reading its own reply.</summary>
+    private readonly object _readLock = new();
+
+    /// <summary>The socket under the stream, when there is one: callers may then read their own replies.</summary>
+    private readonly Socket? _socket;
+    private readonly ManualResetEventSlim _noLeader = new(true);
+    private int _leaders;
     private Timer? _keepAliveTimer;
     private int _keepAliveIntervalMs;
     private uint _keepAliveCount;
@@ -43,6 +52,7 @@ internal sealed class RpcClient : IDisposable
     public RpcClient(Stream stream, string? description = null)
     {
         _stream = stream;
+        _socket = (stream as NetworkStream)?.Socket;
         _in = new FrameReader(stream);
         Description = description ?? "libvirt";
         _reader = new Thread(ReadLoop)
@@ -69,9 +79,9 @@ internal sealed class RpcClient : IDisposable
     public bool KeepAliveActive => _keepAliveTimer is not null;
 
     /// <summary>
-    /// REMOTE program MESSAGE packets (events): the procedure and its payload. Runs on the reader
-    /// thread: decode and hand off, never block or call back into the connection from here. The
-    /// reader is only valid during the call.
+    /// REMOTE program MESSAGE packets (events): the procedure and its payload. Runs on whichever thread
+    /// is reading frames (the reader thread or a waiting caller): decode and hand off, never block or call
+    /// back into the connection from here. The reader is only valid during the call.
     /// </summary>
     public event Action<int, XdrReader>? MessageReceived;
 
@@ -223,6 +233,7 @@ internal sealed class RpcClient : IDisposable
 
     internal RpcFrame Wait(uint serial, PendingCall pending, RpcStream? stream, CancellationToken ct)
     {
+        LeadUntilDone(pending, ct);
         try
         {
             pending.Task.Wait(ct);
@@ -330,41 +341,126 @@ internal sealed class RpcClient : IDisposable
 
     // ---------------- reader ----------------
 
+    /// <summary>
+    /// The background reader. On a socket it only reads while no caller does (callers read their own replies,
+    /// which saves a thread hop per call, as libvirt's client does); on other streams it reads everything.
+    /// </summary>
     private void ReadLoop()
     {
         Interlocked.Increment(ref s_liveReaders);
-        ConnectionCloseReason reason = ConnectionCloseReason.Error;
-        LibvirtException? error = null;
         try
         {
-            while (true)
+            while (!_closed)
             {
-                if (!_in.TryReadFrame(out RpcHeader header, out byte[] payload, out int length))
+                if (_socket is not null)
                 {
-                    reason = ConnectionCloseReason.Eof;
-                    error = RpcErrors.EndOfFile();
-                    break;
+                    if (!_noLeader.Wait(250) || (!_in.HasBuffered && !PollReadable(250_000)))
+                    {
+                        continue;
+                    }
                 }
 
-                Volatile.Write(ref _lastReceive, Environment.TickCount64);
-                Volatile.Write(ref _unansweredPings, 0);
-                Dispatch(header, payload, length);
+                lock (_readLock)
+                {
+                    if (_closed || (_socket is not null && !_in.HasBuffered && !PollReadable(0)))
+                    {
+                        continue;   // a caller took the data meanwhile
+                    }
+
+                    if (!ReadOne())
+                    {
+                        break;
+                    }
+                }
             }
         }
-        catch (LibvirtException e)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            error = e;
-            reason = _in.HitEndOfFile ? ConnectionCloseReason.Eof : ConnectionCloseReason.Error;
-        }
-        catch (Exception e)
-        {
-            // I/O failure, the stream disposed under us, or a bug: never crash the process from here
-            error = _closed ? null : RpcErrors.Io(e);
+            ReadFailed(e);
         }
         finally
         {
-            Close(reason, error);
             Interlocked.Decrement(ref s_liveReaders);
+        }
+    }
+
+    /// <summary>A caller waiting for <paramref name="pending"/> reads frames itself while nobody else does.</summary>
+    private void LeadUntilDone(PendingCall pending, CancellationToken ct)
+    {
+        if (_socket is null || pending.Task.IsCompleted || !Monitor.TryEnter(_readLock))
+        {
+            return;
+        }
+
+        Interlocked.Increment(ref _leaders);
+        _noLeader.Reset();
+        try
+        {
+            while (!pending.Task.IsCompleted && !_closed && !ct.IsCancellationRequested)
+            {
+                if (!_in.HasBuffered && !PollReadable(200_000))
+                {
+                    continue;
+                }
+
+                if (!ReadOne())
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            ReadFailed(e);
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _leaders) == 0)
+            {
+                _noLeader.Set();
+            }
+
+            Monitor.Exit(_readLock);
+        }
+    }
+
+    /// <summary>Reads and dispatches one frame (under the read lock); false when the peer closed the stream.</summary>
+    private bool ReadOne()
+    {
+        if (!_in.TryReadFrame(out RpcHeader header, out byte[] payload, out int length))
+        {
+            Close(ConnectionCloseReason.Eof, RpcErrors.EndOfFile());
+            return false;
+        }
+
+        Volatile.Write(ref _lastReceive, Environment.TickCount64);
+        Volatile.Write(ref _unansweredPings, 0);
+        Dispatch(header, payload, length);
+        return true;
+    }
+
+    private void ReadFailed(Exception e)
+    {
+        if (e is LibvirtException le)
+        {
+            Close(_in.HitEndOfFile ? ConnectionCloseReason.Eof : ConnectionCloseReason.Error, le);
+        }
+        else
+        {
+            // I/O failure, the stream disposed under us, or a bug: never crash the process from here
+            Close(ConnectionCloseReason.Error, _closed ? null : RpcErrors.Io(e));
+        }
+    }
+
+    private bool PollReadable(int microseconds)
+    {
+        try
+        {
+            return _socket!.Poll(microseconds, SelectMode.SelectRead);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return true;   // let the read report it
         }
     }
 
@@ -617,6 +713,9 @@ internal sealed class RpcClient : IDisposable
         private readonly byte[] _buf = new byte[64 * 1024];
         private int _pos;
         private int _end;
+
+        /// <summary>True when bytes already read from the stream wait to be decoded.</summary>
+        public bool HasBuffered => _pos < _end;
 
         /// <summary>True once the peer closed its side (cleanly or in the middle of a frame).</summary>
         public bool HitEndOfFile { get; private set; }

@@ -1,6 +1,5 @@
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -24,6 +23,8 @@ public sealed class TlsTransport : IRpcTransport
     private const string CaFile = "cacert.pem";
     private const string CertFile = "clientcert.pem";
     private const string KeyFile = "clientkey.pem";
+
+    private static readonly TimeSpan s_handshakeTimeout = TimeSpan.FromSeconds(30);
 
     public string Name => "tls";
 
@@ -54,9 +55,15 @@ public sealed class TlsTransport : IRpcTransport
                 auth.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCert;
             }
 
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            limit.CancelAfter(s_handshakeTimeout);
             try
             {
-                ssl.AuthenticateAsClientAsync(auth, ct).GetAwaiter().GetResult();
+                ssl.AuthenticateAsClientAsync(auth, limit.Token).GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                throw TimedOut(host, port, e);
             }
             catch (AuthenticationException e)
             {
@@ -77,7 +84,7 @@ public sealed class TlsTransport : IRpcTransport
                 };
             }
 
-            ReadAcceptByte(ssl, host, port, clientCert, ct);
+            ReadAcceptByte(ssl, host, port, clientCert, limit.Token, ct);
             return ssl;
         }
         catch
@@ -88,17 +95,21 @@ public sealed class TlsTransport : IRpcTransport
     }
 
     /// <summary>After the handshake libvirtd sends 1 when it accepts the client (certificate, address); otherwise it closes.</summary>
-    private static void ReadAcceptByte(SslStream ssl, string host, int port, X509Certificate2? clientCert, CancellationToken ct)
+    private static void ReadAcceptByte(SslStream ssl, string host, int port, X509Certificate2? clientCert, CancellationToken limit, CancellationToken ct)
     {
         byte[] one = new byte[1];
         int n;
         try
         {
-            n = ssl.ReadAsync(one, ct).AsTask().GetAwaiter().GetResult();
+            n = ssl.ReadAsync(one, limit).AsTask().GetAwaiter().GetResult();
         }
         catch (IOException e)
         {
             throw Refused(host, port, clientCert, e);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw TimedOut(host, port, e);
         }
 
         if (n != 1 || one[0] != 1)
@@ -110,9 +121,16 @@ public sealed class TlsTransport : IRpcTransport
     private static LibvirtException Refused(string host, int port, X509Certificate2? clientCert, Exception? inner)
         => new(LibvirtErrorCode.AuthFailed, LibvirtErrorDomain.Rpc,
             $"The daemon at {host}:{port} refused this client after the TLS handshake"
-            + (clientCert is null ? " (no client certificate was sent)." : $" (client certificate '{clientCert.Subject}', thumbprint {clientCert.Thumbprint})."), inner)
+            + (clientCert is null ? " (no client certificate was sent)." : $" (client certificate '{clientCert.Subject}', SHA-256 thumbprint {clientCert.GetCertHashString(HashAlgorithmName.SHA256)})."), inner)
         {
             Hint = "Check the daemon's tls_allowed_dn_list and that the client certificate is issued by the daemon's CA (see virt-pki-validate on the host).",
+        };
+
+    private static LibvirtException TimedOut(string host, int port, Exception e)
+        => new(LibvirtErrorCode.SystemError, LibvirtErrorDomain.Rpc,
+            $"The TLS handshake with {host}:{port} did not finish within {s_handshakeTimeout.TotalSeconds:0} s.", e)
+        {
+            Hint = "Check that the port is libvirtd's TLS port (16514, listen_tls) and that nothing between drops the traffic.",
         };
 
     private static string Inner(Exception e) => e.InnerException is null ? e.Message : $"{e.Message} ({e.InnerException.Message})";
@@ -155,9 +173,9 @@ public sealed class TlsTransport : IRpcTransport
         try
         {
             X509Certificate2 cert = X509Certificate2.CreateFromPemFile(files.Cert, files.Key);
-            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows))
+            if (!OperatingSystem.IsLinux())
             {
-                // SChannel cannot use an ephemeral key from PEM: round-trip through PKCS#12.
+                // SChannel (Windows) and macOS cannot use an ephemeral key from PEM: round-trip through PKCS#12.
                 using (cert)
                 {
                     return new X509Certificate2(cert.Export(X509ContentType.Pkcs12));
@@ -249,7 +267,7 @@ public sealed class TlsTransport : IRpcTransport
                 return new(Path.Combine(pkiPath, CaFile), Path.Combine(pkiPath, CertFile), Path.Combine(pkiPath, KeyFile));
             }
 
-            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows))
+            if (OperatingSystem.IsWindows())
             {
                 string dir = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.ApplicationData), "libvirt", "pki");
                 return new(Path.Combine(dir, CaFile), Path.Combine(dir, CertFile), Path.Combine(dir, KeyFile));

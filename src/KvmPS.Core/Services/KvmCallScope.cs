@@ -14,10 +14,16 @@ public static class KvmCallScope
     /// <summary>The token of the innermost command still running on this thread (none outside commands).</summary>
     public static CancellationToken Token => Live(s_current.Value)?.Token ?? CancellationToken.None;
 
+    /// <summary>
+    /// Called now and then by a thread that waits for a call running elsewhere, so the command can write
+    /// what that call reported (progress, verbose) from its own thread. Null when there is nothing to pump.
+    /// </summary>
+    public static Action? Pump => Live(s_current.Value)?.Pump;
+
     /// <summary>Makes <paramref name="token"/> current for this thread and what it starts, until the scope is disposed.</summary>
-    public static IDisposable Enter(CancellationToken token)
+    public static IDisposable Enter(CancellationToken token, Action? pump = null)
     {
-        var scope = new Scope(token, Live(s_current.Value));
+        var scope = new Scope(token, pump, Live(s_current.Value));
         s_current.Value = scope;
         return scope;
     }
@@ -32,11 +38,13 @@ public static class KvmCallScope
         return s;
     }
 
-    private sealed class Scope(CancellationToken token, Scope? outer) : IDisposable
+    private sealed class Scope(CancellationToken token, Action? pump, Scope? outer) : IDisposable
     {
         private volatile bool _ended;
 
         public CancellationToken Token { get; } = token;
+
+        public Action? Pump { get; } = pump;
 
         public Scope? Outer { get; } = outer;
 

@@ -157,29 +157,41 @@ public sealed class KvmConnection : IDisposable
         }
     }
 
+    // Long calls that watch the token themselves (streams, backups) get this long to finish and clean up
+    // after Ctrl+C before the caller stops waiting for them.
+    private static readonly TimeSpan s_cancelGrace = TimeSpan.FromSeconds(2);
+
     private T Bounded<T>(ILibvirtConnection c, Func<ILibvirtConnection, T> call, TimeSpan? timeout, CancellationToken cancel)
     {
+        Action? pump = KvmCallScope.Pump;
         Task<T> task = Task.Run(() => call(c), CancellationToken.None);
-        bool done;
-        try
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan? cancelledAt = null;
+        WaitHandle finished = ((IAsyncResult)task).AsyncWaitHandle;
+        while (!finished.WaitOne(pump is null ? 200 : 50))
         {
-            done = task.Wait(timeout is { } t ? (int)Math.Min(int.MaxValue, t.TotalMilliseconds) : Timeout.Infinite, cancel);
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException!).Throw();
-            throw;
-        }
-
-        if (!done)
-        {
-            throw new LibvirtException(LibvirtErrorCode.OperationTimeout, LibvirtErrorDomain.None,
-                $"libvirt did not answer within {timeout!.Value.TotalSeconds:0.#} s on '{Uri}' (OperationTimeout of the connection).")
+            pump?.Invoke();
+            if (cancelledAt is null && cancel.IsCancellationRequested)
             {
-                Hint = "The host or its daemon may be overloaded or frozen; a guest agent may be stuck. Raise Connect-KvmHost -OperationTimeoutSec if the call is just slow.",
-            };
+                cancelledAt = sw.Elapsed;
+            }
+
+            if (cancelledAt is { } at && sw.Elapsed - at > s_cancelGrace)
+            {
+                throw new OperationCanceledException(cancel);
+            }
+
+            if (timeout is { } t && sw.Elapsed > t)
+            {
+                throw new LibvirtException(LibvirtErrorCode.OperationTimeout, LibvirtErrorDomain.None,
+                    $"libvirt did not answer within {t.TotalSeconds:0.#} s on '{Uri}' (OperationTimeout of the connection).")
+                {
+                    Hint = "The host or its daemon may be overloaded or frozen; a guest agent may be stuck. Raise Connect-KvmHost -OperationTimeoutSec if the call is just slow.",
+                };
+            }
         }
 
+        pump?.Invoke();
         return task.GetAwaiter().GetResult();
     }
 

@@ -15,16 +15,33 @@ public static class MetricsService
         | DomainStatsTypes.Vcpu | DomainStatsTypes.Interface | DomainStatsTypes.Block;
 
     /// <summary>
+    /// VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT (libvirt 4.5): a VM busy with a job (a backup, a migration)
+    /// reports what it can at once instead of holding up the whole call, and so every other VM's sample.
+    /// </summary>
+    private const ListDomainsFlags NoWait = (ListDomainsFlags)(1u << 29);
+
+    /// <summary>
     /// One sample of every VM of the host (one libvirt call). <paramref name="activeOnly"/> leaves the
     /// inactive VMs out (the second sample needs only the running ones); a full sample also refreshes
-    /// the VM names cached for tab completion.
+    /// the VM names cached for tab completion. Statistics a busy VM cannot give at once are left out.
     /// </summary>
     public static MetricsSample Sample(KvmConnection connection, bool activeOnly)
     {
+        ListDomainsFlags filter = activeOnly ? ListDomainsFlags.Active : ListDomainsFlags.None;
         return connection.Invoke(c =>
         {
             long before = Stopwatch.GetTimestamp();
-            IReadOnlyList<DomainStatsRecord> records = c.GetAllDomainStats(Groups, activeOnly ? ListDomainsFlags.Active : ListDomainsFlags.None);
+            IReadOnlyList<DomainStatsRecord> records;
+            try
+            {
+                records = c.GetAllDomainStats(Groups, filter | NoWait);
+            }
+            catch (LibvirtException e) when (e.Code is LibvirtErrorCode.InvalidArg or LibvirtErrorCode.NoSupport)
+            {
+                before = Stopwatch.GetTimestamp();   // a daemon older than 4.5 refuses the flag
+                records = c.GetAllDomainStats(Groups, filter);
+            }
+
             long after = Stopwatch.GetTimestamp();
             var domains = new DomainCounters[records.Count];
             for (int i = 0; i < domains.Length; i++)
@@ -43,20 +60,22 @@ public static class MetricsService
     }
 
     /// <summary>
-    /// Waits <paramref name="interval"/> between two samples, showing progress for waits of a few seconds;
-    /// Ctrl+C (<paramref name="cancel"/>) ends the wait with <see cref="OperationCanceledException"/>.
+    /// Waits until <paramref name="interval"/> has passed since <paramref name="since"/> (the time stamp of
+    /// the last first sample, so every host's two samples end up at least the interval apart), showing
+    /// progress for waits of a few seconds; Ctrl+C (<paramref name="cancel"/>) ends the wait with
+    /// <see cref="OperationCanceledException"/>.
     /// </summary>
-    public static void Wait(TimeSpan interval, IKvmLog log, CancellationToken cancel)
+    public static void Wait(long since, TimeSpan interval, IKvmLog log, CancellationToken cancel)
     {
         const string activity = "Measuring VMs";
         bool showProgress = interval >= TimeSpan.FromSeconds(2);
-        var clock = Stopwatch.StartNew();
         try
         {
             while (true)
             {
                 cancel.ThrowIfCancellationRequested();
-                TimeSpan left = interval - clock.Elapsed;
+                TimeSpan elapsed = Stopwatch.GetElapsedTime(since);
+                TimeSpan left = interval - elapsed;
                 if (left <= TimeSpan.Zero)
                 {
                     return;
@@ -65,7 +84,7 @@ public static class MetricsService
                 if (showProgress)
                 {
                     log.Progress(activity, $"Sampling, {Math.Ceiling(left.TotalSeconds).ToString(CultureInfo.InvariantCulture)} s left",
-                        (int)(100 * clock.Elapsed.TotalMilliseconds / interval.TotalMilliseconds));
+                        (int)(100 * elapsed.TotalMilliseconds / interval.TotalMilliseconds));
                 }
 
                 _ = cancel.WaitHandle.WaitOne(left < TimeSpan.FromMilliseconds(500) ? left : TimeSpan.FromMilliseconds(500));

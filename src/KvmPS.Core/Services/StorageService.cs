@@ -516,7 +516,13 @@ public static class StorageService
         string activity = $"Copying volume {source.Pool}/{source.Name} to {pool}/{destinationName}";
         log.Verbose($"{activity} ({format}, {ByteSize.Format(src.AllocationBytes)} allocated)");
         cancel.ThrowIfCancellationRequested();
-        Task<StorageVolumeInfo> clone = Task.Run(() => connection.Invoke(c => c.CloneStorageVolume(pool, xml.ToString(), src, 0)), CancellationToken.None);
+        // libvirt cannot abort a clone: on Ctrl+C this waits for it to end (outside the command's call scope,
+        // which would stop waiting) and then deletes the new volume.
+        Task<StorageVolumeInfo> clone = Task.Run(() =>
+        {
+            using IDisposable unbounded = KvmCallScope.Enter(CancellationToken.None);
+            return connection.Invoke(c => c.CloneStorageVolume(pool, xml.ToString(), src, 0));
+        }, CancellationToken.None);
         try
         {
             while (Task.WaitAny([clone], TimeSpan.FromMilliseconds(250)) < 0)   // WaitAny: a failed clone is rethrown below, unwrapped

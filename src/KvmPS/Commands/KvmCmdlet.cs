@@ -26,7 +26,50 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
     private readonly IDisposable _callScope;
 
     /// <summary>Every libvirt call this command makes sees its cancel token (Ctrl+C ends blocked calls).</summary>
-    protected KvmCmdlet() => _callScope = KvmCallScope.Enter(_cts.Token);
+    protected KvmCmdlet()
+    {
+        _pipelineThread = Environment.CurrentManagedThreadId;
+        _callScope = KvmCallScope.Enter(_cts.Token, Pump);
+    }
+
+    private readonly int _pipelineThread;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _fromOtherThreads = new();
+
+    private bool OnPipelineThread => Environment.CurrentManagedThreadId == _pipelineThread;
+
+    // A libvirt call may run on another thread (so Ctrl+C can stop waiting for it) while it reports
+    // progress: those reports wait here until the pipeline thread, waiting for the call, writes them.
+    private void Pump()
+    {
+        if (!OnPipelineThread)
+        {
+            return;
+        }
+
+        while (_fromOtherThreads.TryDequeue(out Action? write))
+        {
+            if (!Stopping)
+            {
+                write();
+            }
+        }
+    }
+
+    private void Log(Action write)
+    {
+        if (OnPipelineThread)
+        {
+            Pump();
+            if (!Stopping)
+            {
+                write();
+            }
+        }
+        else
+        {
+            _fromOtherThreads.Enqueue(write);
+        }
+    }
 
     protected override void ProcessRecord()
     {
@@ -129,33 +172,15 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 
     // Once Ctrl+C is pressed, writing throws PipelineStoppedException: Core's clean-up (rollback, aborting a
     // job, removing partial files) must still run, so the log goes quiet instead and Core sees the cancel token.
-    void IKvmLog.Verbose(string message)
-    {
-        if (!Stopping)
-        {
-            WriteVerbose(message);
-        }
-    }
+    void IKvmLog.Verbose(string message) => Log(() => WriteVerbose(message));
 
-    void IKvmLog.Warning(string message)
-    {
-        if (!Stopping)
-        {
-            WriteWarning(message);
-        }
-    }
+    void IKvmLog.Warning(string message) => Log(() => WriteWarning(message));
 
-    void IKvmLog.Progress(string activity, string status, int percent, bool completed)
+    void IKvmLog.Progress(string activity, string status, int percent, bool completed) => Log(() => WriteProgress(new ProgressRecord(1, activity, status)
     {
-        if (!Stopping)
-        {
-            WriteProgress(new ProgressRecord(1, activity, status)
-            {
-                PercentComplete = completed ? 100 : Math.Clamp(percent, -1, 100),
-                RecordType = completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
-            });
-        }
-    }
+        PercentComplete = completed ? 100 : Math.Clamp(percent, -1, 100),
+        RecordType = completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
+    }));
 
     /// <summary>Called once when PowerShell disposes the cmdlet (also after Ctrl+C).</summary>
     protected virtual void OnDisposing()

@@ -94,7 +94,7 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
             return;
         }
 
-        MetricsService.Wait(TimeSpan.FromSeconds(SampleIntervalSec), this, CancelToken);
+        MetricsService.Wait(measured[^1].First.Timestamp, TimeSpan.FromSeconds(SampleIntervalSec), this, CancelToken);
         foreach ((MetricsSample first, List<DomainCounters> targets) in measured)
         {
             CancelToken.ThrowIfCancellationRequested();

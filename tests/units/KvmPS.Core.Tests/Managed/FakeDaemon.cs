@@ -132,9 +132,29 @@ internal sealed class DuplexPipe
 /// <summary>The daemon side of a <see cref="DuplexPipe"/>: reads the client's packets and sends hand-made ones.</summary>
 internal sealed class FakeDaemon : IDisposable
 {
-    private readonly DuplexPipe.End _end;
+    private readonly Stream _end;
 
-    public FakeDaemon(DuplexPipe.End end) => _end = end;
+    public FakeDaemon(Stream end) => _end = end;
+
+    /// <summary>A client stream and the daemon stream joined to it: an in-memory pipe, or a real unix socket pair.</summary>
+    public static (Stream Client, Stream Server) Connect(bool socket)
+    {
+        if (!socket)
+        {
+            var pipe = new DuplexPipe();
+            return (pipe.Client, pipe.Server);
+        }
+
+        string path = Path.Combine(Path.GetTempPath(), $"kvmps-fake-{Guid.NewGuid():N}.sock");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        client.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        System.Net.Sockets.Socket server = listener.Accept();
+        File.Delete(path);
+        return (new System.Net.Sockets.NetworkStream(client, ownsSocket: true), new System.Net.Sockets.NetworkStream(server, ownsSocket: true));
+    }
 
     public readonly record struct Packet(uint Program, uint Version, int Procedure, int Type, uint Serial, int Status, byte[] Payload);
 
@@ -222,9 +242,24 @@ internal sealed class FakeDaemon : IDisposable
     });
 
     /// <summary>The daemon hangs up.</summary>
-    public void Hangup() => _end.Dispose();
+    public void Hangup()
+    {
+        if (_end is System.Net.Sockets.NetworkStream ns)
+        {
+            try
+            {
+                ns.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                // already hung up
+            }
+        }
 
-    public void Dispose() => _end.Dispose();
+        _end.Dispose();
+    }
+
+    public void Dispose() => Hangup();
 
     private bool ReadExactly(byte[] buf)
     {
@@ -236,7 +271,7 @@ internal sealed class FakeDaemon : IDisposable
             {
                 n = _end.Read(buf, off, buf.Length - off);
             }
-            catch (ObjectDisposedException)
+            catch (Exception e) when (e is ObjectDisposedException or IOException)
             {
                 return false;
             }

@@ -99,7 +99,7 @@ public sealed class ManagedStorageTests : IDisposable
     }
 
     [SkippableFact]
-    public void DefineAndStart_BuildsStartsAutostarts_AndRollsBackOnFailure()
+    public void DefineAndStart_BuildsStartsAutostarts_AndRefusesADuplicate()
     {
         (ILibvirtConnection n, ILibvirtConnection m) = Both();
         string name = _prefix + "-das";
@@ -328,6 +328,22 @@ public sealed class ManagedVolumeStreamTests : IDisposable
         Assert.Contains("1000 of 1048576", e.Message, StringComparison.Ordinal);
         Assert.True(m.IsAlive());
         Assert.NotNull(m.LookupStorageVolume(Pool, "short.raw"));
+    }
+
+    [SkippableFact]
+    public void DefineAndStart_UndefinesThePool_WhenBuildingFails()
+    {
+        (ILibvirtConnection n, ILibvirtConnection m) = Both();
+        string file = Path.Combine(_dir, "not-a-folder");
+        File.WriteAllText(file, "x");
+        string name = _prefix + "-bad";
+        string xml = new XElement("pool", new XAttribute("type", "dir"),
+            new XElement("name", name),
+            new XElement("target", new XElement("path", Path.Combine(file, "pool")))).ToString();
+        LibvirtException e = Assert.Throws<LibvirtException>(() => m.DefineAndStartStoragePool(xml, build: true, autostart: true));
+        Assert.NotEqual(LibvirtErrorCode.NoStoragePool, e.Code);
+        Assert.DoesNotContain(name, n.ListStoragePoolNames());
+        Assert.DoesNotContain(name, m.ListStoragePoolNames());
     }
 
     [SkippableFact]

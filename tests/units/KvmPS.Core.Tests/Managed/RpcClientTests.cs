@@ -12,16 +12,18 @@ public sealed class RpcClientTests
 
     internal static void Await(Task t) => Sync.Await(t);
 
-    private static (RpcClient Client, FakeDaemon Daemon) Pair()
+    private static (RpcClient Client, FakeDaemon Daemon) Pair(bool socket)
     {
-        var pipe = new DuplexPipe();
-        return (new RpcClient(pipe.Client, "fake"), new FakeDaemon(pipe.Server));
+        (Stream client, Stream server) = FakeDaemon.Connect(socket);
+        return (new RpcClient(client, "fake"), new FakeDaemon(server));
     }
 
-    [Fact]
-    public void Call_SendsAWellFormedCall_AndDecodesTheReply()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Call_SendsAWellFormedCall_AndDecodesTheReply(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             Task<string> call = Task.Run(() => client.Call(Remote, 14, w => w.WriteString("arg"), r => r.ReadString()));
@@ -38,10 +40,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void ConcurrentCalls_Pipeline_AndRepliesAreRoutedBySerial()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ConcurrentCalls_Pipeline_AndRepliesAreRoutedBySerial(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             // three calls in flight before any reply; answered in reverse order
@@ -59,10 +63,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void ErrorReply_BecomesTheDaemonsLibvirtException_AndTheConnectionStaysUp()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ErrorReply_BecomesTheDaemonsLibvirtException_AndTheConnectionStaysUp(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             Task call = Task.Run(() => client.Call(Remote, 23, w => w.WriteString("nope")));
@@ -77,10 +83,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void Events_ReachMessageReceived()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Events_ReachMessageReceived(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             var got = new TaskCompletionSource<(int, string)>();
@@ -91,10 +99,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void DaemonPing_IsAnsweredWithPong()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DaemonPing_IsAnsweredWithPong(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             daemon.Send(FakeDaemon.Frame(RpcPrograms.KeepAlive, 1, 2, 0, 0, []));
@@ -108,10 +118,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void SilentPeer_IsDeclaredDeadByKeepalive_AndPendingCallsFail()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SilentPeer_IsDeclaredDeadByKeepalive_AndPendingCallsFail(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             var closed = new TaskCompletionSource<ConnectionCloseReason>();
@@ -138,10 +150,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void AnsweredPings_KeepTheConnectionAlive()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AnsweredPings_KeepTheConnectionAlive(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             client.StartKeepAlive(1, 1);
@@ -162,10 +176,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void Eof_FailsPendingCalls_WithAConnectionFailure_AndRaisesClosed()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Eof_FailsPendingCalls_WithAConnectionFailure_AndRaisesClosed(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             var closed = new TaskCompletionSource<ConnectionCloseReason>();
@@ -187,11 +203,13 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void Dispose_DoesNotRaiseClosed_AndStopsTheReader()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Dispose_DoesNotRaiseClosed_AndStopsTheReader(bool socket)
     {
         int before = RpcClient.LiveReaderThreads;
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         bool raised = false;
         client.Closed += _ => raised = true;
         client.Dispose();
@@ -201,10 +219,12 @@ public sealed class RpcClientTests
         Assert.True(SpinWait.SpinUntil(() => RpcClient.LiveReaderThreads <= before, s_timeout));
     }
 
-    [Fact]
-    public void CancelledCall_ThrowsAtOnce_AndItsLateReplyIsIgnored()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void CancelledCall_ThrowsAtOnce_AndItsLateReplyIsIgnored(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             using var cts = new CancellationTokenSource();
@@ -223,10 +243,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void DownloadStream_DeliversData_ThenEof_ThenFinishHandshake()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DownloadStream_DeliversData_ThenEof_ThenFinishHandshake(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             byte[] data = [.. Enumerable.Range(0, 300_000).Select(i => (byte)i)];
@@ -261,10 +283,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void UploadStream_SendsChunkedData_AndReportsTheDaemonsError()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void UploadStream_SendsChunkedData_AndReportsTheDaemonsError(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             byte[] data = new byte[600_000];
@@ -301,10 +325,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void StreamAbort_SendsStreamError_AndWaitsForTheAcknowledgement()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void StreamAbort_SendsStreamError_AndWaitsForTheAcknowledgement(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             Task daemonSide = Task.Run(() =>
@@ -324,10 +350,12 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void StreamCall_RefusedByTheDaemon_Throws()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void StreamCall_RefusedByTheDaemon_Throws(bool socket)
     {
-        (RpcClient client, FakeDaemon daemon) = Pair();
+        (RpcClient client, FakeDaemon daemon) = Pair(socket);
         using (client)
         {
             Task daemonSide = Task.Run(() => daemon.ReplyError(daemon.Read()!.Value, 3, 18, "not supported"));
@@ -337,13 +365,15 @@ public sealed class RpcClientTests
         }
     }
 
-    [Fact]
-    public void ManyClients_OpenedAndClosed_LeakNoThreads()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ManyClients_OpenedAndClosed_LeakNoThreads(bool socket)
     {
         int before = RpcClient.LiveReaderThreads;
         for (int i = 0; i < 200; i++)
         {
-            (RpcClient client, FakeDaemon daemon) = Pair();
+            (RpcClient client, FakeDaemon daemon) = Pair(socket);
             client.StartKeepAlive(5, 3);
             client.Dispose();
             daemon.Dispose();

@@ -12,17 +12,30 @@ public sealed class RpcFuzzTests
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
 
-    public static TheoryData<string> Cases => new()
+    public static TheoryData<string, bool> Cases
     {
-        "truncated-header", "truncated-payload", "length-0", "length-27", "length-2^31", "length-max+1",
-        "unknown-serial", "wrong-program", "wrong-version", "wrong-procedure", "garbage-after-good-frame",
-        "call-from-server", "reply-status-continue", "keepalive-reply",
-    };
+        get
+        {
+            var data = new TheoryData<string, bool>();
+            foreach (string kind in new[]
+            {
+                "truncated-header", "truncated-payload", "length-0", "length-27", "length-2^31", "length-max+1",
+                "unknown-serial", "wrong-program", "wrong-version", "wrong-procedure", "garbage-after-good-frame",
+                "call-from-server", "reply-status-continue", "keepalive-reply",
+            })
+            {
+                data.Add(kind, false);   // in-memory pipe: the background reader does all reading
+                data.Add(kind, true);    // unix socket: the waiting caller reads its own reply
+            }
+
+            return data;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void BrokenInput_FailsTheCall_AndMarksTheConnectionDead(string kind)
-        => Run(kind, (daemon, call) =>
+    public void BrokenInput_FailsTheCall_AndMarksTheConnectionDead(string kind, bool socket)
+        => Run(kind, socket, (daemon, call) =>
         {
             uint serial = call.Serial;
             byte[] good = FakeDaemon.Frame(RpcPrograms.Remote, call.Procedure, 1, serial, 0, FakeDaemon.Xdr(w => w.WriteInt32(1)));
@@ -78,9 +91,11 @@ public sealed class RpcFuzzTests
             }
         }, expectCallSuccess: kind == "garbage-after-good-frame");
 
-    [Fact]
-    public void TruncatedFrame_FromAPeerThatStaysSilent_IsEndedByKeepalive()
-        => Run("truncated-silent", (daemon, call) =>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TruncatedFrame_FromAPeerThatStaysSilent_IsEndedByKeepalive(bool socket)
+        => Run("truncated-silent", socket, (daemon, call) =>
         {
             daemon.Send(FakeDaemon.Frame(RpcPrograms.Remote, call.Procedure, 1, call.Serial, 0, new byte[64])[..40]);
         }, expectCallSuccess: false, keepAliveSeconds: 1);
@@ -97,7 +112,7 @@ public sealed class RpcFuzzTests
     public void RandomBytes_NeverHang_NeverCrash(int seed)
     {
         var rng = new Random(seed);
-        Run("random", (daemon, _) =>
+        Run("random", seed % 2 == 0, (daemon, _) =>
         {
             byte[] junk = new byte[rng.Next(1, 4096)];
             rng.NextBytes(junk);
@@ -153,12 +168,12 @@ public sealed class RpcFuzzTests
     }
 
     /// <summary>Starts one call, lets <paramref name="attack"/> answer it, and checks the outcome within a deadline.</summary>
-    private static void Run(string kind, Action<FakeDaemon, FakeDaemon.Packet> attack, bool? expectCallSuccess, int keepAliveSeconds = 0)
+    private static void Run(string kind, bool socket, Action<FakeDaemon, FakeDaemon.Packet> attack, bool? expectCallSuccess, int keepAliveSeconds = 0)
     {
-        var pipe = new DuplexPipe();
-        using var client = new RpcClient(pipe.Client, "fuzz");
+        (Stream clientEnd, Stream serverEnd) = FakeDaemon.Connect(socket);
+        using var client = new RpcClient(clientEnd, "fuzz");
         client.StartKeepAlive(keepAliveSeconds, 1);
-        using var daemon = new FakeDaemon(pipe.Server);
+        using var daemon = new FakeDaemon(serverEnd);
         var closed = new TaskCompletionSource<ConnectionCloseReason>(TaskCreationOptions.RunContinuationsAsynchronously);
         client.Closed += r => closed.TrySetResult(r);
 
