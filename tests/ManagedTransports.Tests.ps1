@@ -126,7 +126,7 @@ Describe 'Managed backend over SSH (qemu+ssh through SSH.NET)' -Tag System, Mana
         $uri = "$($sshBase)?keyfile=$key&known_hosts=$kh"
         $r = Connect-KvmHost -Uri $uri -Backend Managed -NotDefault -ErrorAction SilentlyContinue -ErrorVariable err
         $r | Should -BeNullOrEmpty
-        $err[0].FullyQualifiedErrorId | Should -BeLike 'LibvirtAuthFailed,*'
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'SshHostKeyUnknown,*'
         $err[0].CategoryInfo.Category | Should -Be 'AuthenticationError'
         $err[0].TargetObject | Should -Be $uri
         $err[0].Exception.Message | Should -Match 'host key .* is not known'
@@ -154,7 +154,7 @@ Describe 'Managed backend over SSH (qemu+ssh through SSH.NET)' -Tag System, Mana
         $uri = "$($sshBase)?keyfile=$key&known_hosts=$kh"
         $r = Connect-KvmHost -Uri $uri -Backend Managed -NotDefault -AcceptHostKey -ErrorAction SilentlyContinue -ErrorVariable err
         $r | Should -BeNullOrEmpty
-        $err[0].FullyQualifiedErrorId | Should -BeLike 'LibvirtAuthFailed,*'
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'SshHostKeyChanged,*'
         $err[0].Exception.Message | Should -Match 'CHANGED'
         $err[0].Exception.Message | Should -Match ([regex]::Escape((Get-HostKeyFingerprint)))
         Get-Content $kh -Raw | Should -Be $before -Because 'a changed key is never recorded'
@@ -274,12 +274,12 @@ Describe 'Managed backend over TLS (qemu+tls with libvirt''s x509 files)' -Tag S
         $t.Dispose()
     }
 
-    It 'fails verification against another CA, naming the server certificate (LibvirtAuthFailed)' {
+    It 'fails verification against another CA, naming the server certificate (TlsCertificateUntrusted)' {
         if ($skip) { Set-ItResult -Skipped -Because 'no CI TLS setup (.ci/provision-remote)'; return }
         $uri = "$($tlsUri)?pkipath=$ci/pki/wrongca"
         $r = Connect-KvmHost -Uri $uri -Backend Managed -NotDefault -ErrorAction SilentlyContinue -ErrorVariable err
         $r | Should -BeNullOrEmpty
-        $err[0].FullyQualifiedErrorId | Should -BeLike 'LibvirtAuthFailed,*'
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'TlsCertificateUntrusted,*'
         $err[0].CategoryInfo.Category | Should -Be 'AuthenticationError'
         $err[0].TargetObject | Should -Be $uri
         $err[0].Exception.Message | Should -Match 'not trusted'
@@ -288,13 +288,13 @@ Describe 'Managed backend over TLS (qemu+tls with libvirt''s x509 files)' -Tag S
         $err[0].ErrorDetails.RecommendedAction | Should -Match 'no_verify'
     }
 
-    It 'reports a client certificate the daemon refuses (LibvirtAuthFailed)' {
+    It 'reports a client certificate the daemon refuses (TlsClientRefused)' {
         if ($skip) { Set-ItResult -Skipped -Because 'no CI TLS setup (.ci/provision-remote)'; return }
         if (-not (Test-Readable "$ci/pki/foreignclient/clientkey.pem")) { Set-ItResult -Skipped -Because 'an older CI setup without pki/foreignclient'; return }
         $uri = "$($tlsUri)?pkipath=$ci/pki/foreignclient"
         $r = Connect-KvmHost -Uri $uri -Backend Managed -NotDefault -ErrorAction SilentlyContinue -ErrorVariable err
         $r | Should -BeNullOrEmpty
-        $err[0].FullyQualifiedErrorId | Should -BeLike 'LibvirtAuthFailed,*'
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'TlsClientRefused,*'
         $err[0].Exception.Message | Should -Match 'refused this client'
         $err[0].Exception.Message | Should -Match 'CN=kvmps-ci-intruder'
     }
@@ -315,7 +315,7 @@ Describe 'Managed backend over TLS (qemu+tls with libvirt''s x509 files)' -Tag S
         $uri = "qemu+tls://$other/system"
         $r = Connect-KvmHost -Uri $uri -Backend Managed -NotDefault -ErrorAction SilentlyContinue -ErrorVariable err
         $r | Should -BeNullOrEmpty
-        $err[0].FullyQualifiedErrorId | Should -BeLike 'LibvirtAuthFailed,*'
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'TlsCertificateUntrusted,*'
         $err[0].Exception.Message | Should -Match "not valid for the host name '$([regex]::Escape($other))'"
     }
 

@@ -161,6 +161,9 @@ public class LibvirtException : Exception
     public string? Function { get; init; }
 
     /// <summary>What the user can do about it, when known.</summary>
+    /// <summary>A more precise PowerShell ErrorId than the code gives (SshHostKeyUnknown, TlsCertificateUntrusted ...); null: from the code.</summary>
+    public string? ErrorId { get; init; }
+
     public string? Hint { get; init; }
 
     /// <summary>True when the error means the connection to the daemon is gone.</summary>

@@ -333,6 +333,7 @@ public sealed class SshTransport : IRpcTransport
                     Failure = new LibvirtException(LibvirtErrorCode.AuthFailed, LibvirtErrorDomain.Ssh,
                         $"The SSH host key of {_hostName} is not known: {type} {fingerprint}. It is not in {_writeFile}.")
                     {
+                        ErrorId = "SshHostKeyUnknown",
                         Hint = $"If {fingerprint} is the host's key (on {_host}: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "
                             + $"connect once with Connect-KvmHost -AcceptHostKey: the key is then added to {_writeFile}.",
                     };
@@ -341,6 +342,7 @@ public sealed class SshTransport : IRpcTransport
                     Failure = new LibvirtException(LibvirtErrorCode.AuthFailed, LibvirtErrorDomain.Ssh,
                         $"The SSH host key of {_hostName} has CHANGED: the server sent {type} {fingerprint}, which does not match {_writeFile}. Someone could be intercepting the connection, or the host was reinstalled.")
                     {
+                        ErrorId = "SshHostKeyChanged",
                         Hint = $"Refused, even with -AcceptHostKey. If the change is expected, remove the old key (ssh-keygen -R '{_hostName}' -f '{_writeFile}') and connect again.",
                     };
                     break;
@@ -348,6 +350,7 @@ public sealed class SshTransport : IRpcTransport
                     Failure = new LibvirtException(LibvirtErrorCode.AuthFailed, LibvirtErrorDomain.Ssh,
                         $"The SSH host key of {_hostName} ({type} {fingerprint}) is marked @revoked in known_hosts.")
                     {
+                        ErrorId = "SshHostKeyRevoked",
                         Hint = "The host's key was revoked: do not connect until its administrator installs a new one.",
                     };
                     break;

@@ -23,7 +23,7 @@ internal static class ErrorRecords
             _ when e.IsConnectionFailure => ("ConnectionLost", ErrorCategory.ConnectionError),
             _ => ("LibvirtError", ErrorCategory.NotSpecified),
         };
-        return new ErrorRecord(e, idOverride ?? id, category, target)
+        return new ErrorRecord(e, idOverride ?? e.ErrorId ?? id, category, target)
         {
             ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = e.Hint ?? string.Empty },
         };

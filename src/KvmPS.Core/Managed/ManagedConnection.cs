@@ -37,6 +37,9 @@ internal sealed partial class ManagedConnection : ILibvirtConnection
 
     private static readonly TimeSpan s_closeTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long AUTH_LIST .. CONNECT_OPEN may take before the peer counts as unresponsive.</summary>
+    private static readonly TimeSpan s_handshakeTimeout = TimeSpan.FromSeconds(60);
+
     private readonly RpcClient _rpc;
     private readonly LibvirtUri _uri;
     private readonly string _uriText;
@@ -74,21 +77,25 @@ internal sealed partial class ManagedConnection : ILibvirtConnection
         IRpcTransport transport = ManagedBackend.GetTransport(parsed);
         Stream stream = transport.Connect(parsed, options, CancellationToken.None);
         var rpc = new RpcClient(stream, parsed.Host ?? parsed.Original);
+
+        // Keepalive only starts once the connection is open: until then a peer that accepted the connection
+        // but never answers (not a libvirt daemon, a wedged one) must not hang the caller forever.
+        using var handshake = new CancellationTokenSource(s_handshakeTimeout);
         try
         {
-            Authenticate(rpc, parsed);
+            Authenticate(rpc, parsed, handshake.Token);
             bool keepAlive = options.KeepAliveIntervalSeconds > 0
-                && rpc.Call(RpcPrograms.Remote, ProcConnectSupportsFeature, w => w.WriteInt32(FeatureProgramKeepAlive), r => r.ReadInt32()) != 0;
+                && rpc.Call(RpcPrograms.Remote, ProcConnectSupportsFeature, w => w.WriteInt32(FeatureProgramKeepAlive), r => r.ReadInt32(), handshake.Token) != 0;
             string name = parsed.RemoteName;
             rpc.Call(RpcPrograms.Remote, ProcConnectOpen, w =>
             {
                 w.WriteOptionalString(name);
                 w.WriteUInt32(options.ReadOnly ? ConnectReadOnly : 0);
-            });
+            }, handshake.Token);
             if (parsed.IsProbe)
             {
                 // remote:/// lets the daemon choose: ask which URI it opened, as the remote driver does
-                text = rpc.Call(RpcPrograms.Remote, ProcConnectGetUri, null, r => r.ReadString());
+                text = rpc.Call(RpcPrograms.Remote, ProcConnectGetUri, null, r => r.ReadString(), handshake.Token);
             }
 
             if (keepAlive)
@@ -98,6 +105,15 @@ internal sealed partial class ManagedConnection : ILibvirtConnection
 
             return new ManagedConnection(rpc, parsed, text, options.ReadOnly);
         }
+        catch (OperationCanceledException) when (handshake.IsCancellationRequested)
+        {
+            rpc.Dispose();
+            throw new LibvirtException(LibvirtErrorCode.SystemError, LibvirtErrorDomain.Rpc,
+                $"'{parsed.Original}' accepted the connection but did not answer within {s_handshakeTimeout.TotalSeconds:0} s.")
+            {
+                Hint = "Check that a libvirt daemon (not another service) listens there and that it is not stuck.",
+            };
+        }
         catch
         {
             rpc.Dispose();
@@ -105,9 +121,9 @@ internal sealed partial class ManagedConnection : ILibvirtConnection
         }
     }
 
-    private static void Authenticate(RpcClient rpc, LibvirtUri uri)
+    private static void Authenticate(RpcClient rpc, LibvirtUri uri, CancellationToken ct)
     {
-        IReadOnlyList<int> types = rpc.Call(RpcPrograms.Remote, ProcAuthList, null, r => r.ReadArray(x => x.ReadInt32(), AuthTypeListMax));
+        IReadOnlyList<int> types = rpc.Call(RpcPrograms.Remote, ProcAuthList, null, r => r.ReadArray(x => x.ReadInt32(), AuthTypeListMax), ct);
         if (types.Count == 0)
         {
             return;
@@ -133,7 +149,7 @@ internal sealed partial class ManagedConnection : ILibvirtConnection
             case 0:
                 return;
             case 2:
-                rpc.Call(RpcPrograms.Remote, ProcAuthPolkit, null, r => r.ReadInt32());
+                rpc.Call(RpcPrograms.Remote, ProcAuthPolkit, null, r => r.ReadInt32(), ct);
                 return;
             case 1:
                 throw new LibvirtException(LibvirtErrorCode.AuthFailed, LibvirtErrorDomain.Remote,

@@ -165,8 +165,9 @@ internal sealed class RpcClient : IDisposable
         }
 
         Close(ConnectionCloseReason.Client, null);
-        if (Thread.CurrentThread != _reader)
+        if (Thread.CurrentThread != _reader && !Monitor.IsEntered(_readLock))
         {
+            // (not from a Closed handler running on a thread that reads: the reader may be waiting for that lock)
             _ = _reader.Join(TimeSpan.FromSeconds(10));
         }
     }

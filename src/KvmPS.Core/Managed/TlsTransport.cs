@@ -123,6 +123,7 @@ public sealed class TlsTransport : IRpcTransport
             $"The daemon at {host}:{port} refused this client after the TLS handshake"
             + (clientCert is null ? " (no client certificate was sent)." : $" (client certificate '{clientCert.Subject}', SHA-256 thumbprint {clientCert.GetCertHashString(HashAlgorithmName.SHA256)})."), inner)
         {
+            ErrorId = "TlsClientRefused",
             Hint = "Check the daemon's tls_allowed_dn_list and that the client certificate is issued by the daemon's CA (see virt-pki-validate on the host).",
         };
 
@@ -253,6 +254,7 @@ public sealed class TlsTransport : IRpcTransport
                     ? $"The TLS server {host}:{port} is not trusted: {why}."
                     : $"The TLS server certificate of {host}:{port} is not trusted: {why}. Subject '{server.Subject}', issuer '{server.Issuer}', SHA-256 thumbprint {server.GetCertHashString(HashAlgorithmName.SHA256)}.")
             {
+                ErrorId = "TlsCertificateUntrusted",
                 Hint = $"Install the CA that issued the daemon's certificate as {caPath} (or name a folder with ?pkipath=DIR), connect with the name the certificate is issued for, or add ?no_verify=1 to skip the check.",
             };
     }

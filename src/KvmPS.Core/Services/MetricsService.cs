@@ -18,7 +18,7 @@ public static class MetricsService
     /// VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT (libvirt 4.5): a VM busy with a job (a backup, a migration)
     /// reports what it can at once instead of holding up the whole call, and so every other VM's sample.
     /// </summary>
-    private const ListDomainsFlags NoWait = (ListDomainsFlags)(1u << 29);
+    internal const ListDomainsFlags NoWait = (ListDomainsFlags)(1u << 29);
 
     /// <summary>
     /// One sample of every VM of the host (one libvirt call). <paramref name="activeOnly"/> leaves the

@@ -225,7 +225,16 @@ public static class VmChanges
                 continue;
             }
 
-            DomainConfig oc = DomainXml.Parse(vm.Connection.Invoke(c => c.GetDomainXml(other, DomainXmlFlags.Inactive)));
+            DomainConfig oc;
+            try
+            {
+                oc = DomainXml.Parse(vm.Connection.Invoke(c => c.GetDomainXml(other, DomainXmlFlags.Inactive)));
+            }
+            catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoDomain)
+            {
+                continue;   // removed meanwhile: it uses nothing any more
+            }
+
             foreach (KvmVmDisk d in oc.Disks.Where(d => d.Path is not null))
             {
                 if (mine.Remove(d.Path!))

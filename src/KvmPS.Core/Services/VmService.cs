@@ -25,7 +25,17 @@ public static class VmService
     {
         return connection.Invoke(c =>
         {
-            IReadOnlyList<DomainStatsRecord> stats = c.GetAllDomainStats(ListStats, ListDomainsFlags.None);
+            IReadOnlyList<DomainStatsRecord> stats;
+            try
+            {
+                // NOWAIT: a VM busy with a job (backup, save) gives what it can at once instead of stalling the listing
+                stats = c.GetAllDomainStats(ListStats, MetricsService.NoWait);
+            }
+            catch (LibvirtException e) when (e.Code is LibvirtErrorCode.InvalidArg or LibvirtErrorCode.NoSupport)
+            {
+                stats = c.GetAllDomainStats(ListStats, ListDomainsFlags.None);   // libvirt < 4.5
+            }
+
             cancel.ThrowIfCancellationRequested();
             var flags = new DomainListFlags(connection);
             var result = new List<KvmVm>(stats.Count);
