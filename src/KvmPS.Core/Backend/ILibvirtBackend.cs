@@ -203,4 +203,8 @@ public interface ILibvirtConnection : IDisposable
     IReadOnlyList<TypedParameter> GetNodeCpuStats(int cpu);
     /// <summary>virNodeGetMemoryStats: memory figures in KiB of one NUMA cell, or of all with -1 (Linux: total, free, buffers, cached), as ULLong parameters.</summary>
     IReadOnlyList<TypedParameter> GetNodeMemoryStats(int cell);
+
+    // --- bulk reads (several calls in flight where the backend can pipeline them) ---
+    /// <summary>The XML of each domain, in order; null for one that no longer exists. The managed backend pipelines the calls.</summary>
+    IReadOnlyList<string?> GetDomainXmls(IReadOnlyList<DomainRef> domains, DomainXmlFlags flags);
 }

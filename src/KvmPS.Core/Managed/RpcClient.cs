@@ -41,6 +41,7 @@ internal sealed class RpcClient : IDisposable
     private int _keepAliveIntervalMs;
     private uint _keepAliveCount;
     private int _unansweredPings;
+    private int _pingsAnswered;
     private long _lastReceive = Environment.TickCount64;
     private int _serial = -1;
     private volatile bool _closed;
@@ -74,6 +75,9 @@ internal sealed class RpcClient : IDisposable
 
     /// <summary>Why the connection closed, once it did.</summary>
     public LibvirtException? CloseError => _closeError;
+
+    /// <summary>Keepalive PINGs the peer sent and this client answered.</summary>
+    internal int PingsAnswered => Volatile.Read(ref _pingsAnswered);
 
     /// <summary>True after <see cref="StartKeepAlive"/> armed the client's own pings.</summary>
     public bool KeepAliveActive => _keepAliveTimer is not null;
@@ -483,6 +487,7 @@ internal sealed class RpcClient : IDisposable
                 Return(payload);
                 if (h.Procedure == RpcPrograms.KeepAlivePing)
                 {
+                    Interlocked.Increment(ref _pingsAnswered);
                     // answered off this thread: a writer blocked on a full socket must not stall the reader
                     ThreadPool.UnsafeQueueUserWorkItem(
                         _ => SendControl(RpcPrograms.KeepAlive, RpcPrograms.KeepAlivePong, RpcMessageType.Message, RpcStatus.Ok), null);

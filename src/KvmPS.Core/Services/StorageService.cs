@@ -1097,21 +1097,29 @@ public sealed class VolumeUsage
         var backingOf = new Dictionary<string, string?>(StringComparer.Ordinal);
         var volumePaths = new Dictionary<(string Pool, string Name), string?>();
         IReadOnlyList<DomainRef> domains = connection.Invoke(c => c.ListAllDomains(ListDomainsFlags.None));
-        foreach (DomainRef d in domains)
+        // All XML in two bulk reads (pipelined by the managed backend): live, and the next-start config of running VMs.
+        IReadOnlyList<string?> live = connection.Invoke(c => c.GetDomainXmls(domains, DomainXmlFlags.None));
+        DomainRef[] running = domains.Where(d => d.Id >= 0).ToArray();
+        IReadOnlyList<string?> inactive = running.Length == 0 ? [] : connection.Invoke(c => c.GetDomainXmls(running, DomainXmlFlags.Inactive));
+        var inactiveByUuid = new Dictionary<Guid, string?>();
+        for (int i = 0; i < running.Length; i++)
         {
+            inactiveByUuid[running[i].Uuid] = inactive[i];
+        }
+
+        for (int n = 0; n < domains.Count; n++)
+        {
+            DomainRef d = domains[n];
             cancel.ThrowIfCancellationRequested();
-            var xmls = new List<string>();
-            try
-            {
-                xmls.Add(connection.Invoke(c => c.GetDomainXml(d, DomainXmlFlags.None)));
-                if (d.Id >= 0)
-                {
-                    xmls.Add(connection.Invoke(c => c.GetDomainXml(d, DomainXmlFlags.Inactive)));
-                }
-            }
-            catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoDomain)
+            if (live[n] is not { } liveXml)
             {
                 continue;   // undefined meanwhile
+            }
+
+            var xmls = new List<string> { liveXml };
+            if (inactiveByUuid.TryGetValue(d.Uuid, out string? next) && next is not null)
+            {
+                xmls.Add(next);
             }
 
             var paths = new HashSet<string>(StringComparer.Ordinal);

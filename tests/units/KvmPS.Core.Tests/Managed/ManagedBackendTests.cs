@@ -336,6 +336,19 @@ public sealed class ManagedBackendTests
     }
 
     [SkippableFact]
+    public void DaemonPings_AreAnswered()
+    {
+        Skip.IfNot(Daemon, "no libvirtd socket on this machine");
+
+        // Opted in (interval > 0) but pinging rarely ourselves: the daemon pings us after its 5 s of silence.
+        using ILibvirtConnection m = Managed(System, new LibvirtOpenOptions { KeepAliveIntervalSeconds = 60, KeepAliveCount = 5 });
+        RpcClient rpc = ((ManagedConnection)m).Rpc;
+        Assert.True(SpinWait.SpinUntil(() => rpc.PingsAnswered > 0, TimeSpan.FromSeconds(15)), "the daemon never pinged (did the keepalive opt-in work?)");
+        Assert.True(m.IsAlive());
+        Assert.NotEmpty(m.GetHostname());
+    }
+
+    [SkippableFact]
     public void OneConnection_SixteenThreads_NoErrors()
     {
         Skip.IfNot(Daemon, "no libvirtd socket on this machine");
