@@ -93,6 +93,8 @@ internal sealed class VmBatchRunner
             return; // stopped before it started: nothing was done to this VM
         }
 
+        // Blocked libvirt calls of this item end on Ctrl+C / Stop-Job too (not only on the command's token).
+        using IDisposable scope = Core.Services.KvmCallScope.Enter(_cts.Token);
         try
         {
             work(new VmWorkContext(new SinkLog(_sink, Interlocked.Increment(ref _activity)), _sink.Output, _cts.Token));
