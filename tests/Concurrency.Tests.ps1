@@ -83,8 +83,8 @@ Describe 'One connection shared by 16 runspaces on test:///default' -Tag TestDri
             })
         $sw.Stop()
         $script:parallelErrors = @($parallelErrors | ForEach-Object { "$_" })
-        Write-Host ("    {0} runspaces x {1} operations on one connection: {2:0.00} s ({3:0} ops/s)" -f `
-                $runspaces, $ops, $sw.Elapsed.TotalSeconds, ($runspaces * $ops / $sw.Elapsed.TotalSeconds))
+        Write-Host ("    {0} runspaces x {1} operations on one connection ({2} backend): {3:0.00} s ({4:0} ops/s)" -f `
+                $runspaces, $ops, $conn.Backend, $sw.Elapsed.TotalSeconds, ($runspaces * $ops / $sw.Elapsed.TotalSeconds))
     }
     AfterAll {
         if ($conn) {

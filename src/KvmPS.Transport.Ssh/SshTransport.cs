@@ -24,10 +24,10 @@ public sealed class SshTransport : IRpcTransport
     /// <summary>Makes the managed backend use this transport for ssh, libssh and libssh2 URIs (idempotent).</summary>
     public static void Register()
     {
-        var t = new SshTransport();
+        var t = new Lazy<SshTransport>(() => new SshTransport());
         foreach (string name in new[] { "ssh", "libssh", "libssh2" })
         {
-            ManagedBackend.RegisterTransport(name, t);
+            ManagedBackend.RegisterTransport(name, () => t.Value);
         }
     }
 

@@ -5,7 +5,7 @@ namespace KvmPS.Core.Managed;
 
 /// <summary>
 /// A way to reach a libvirt daemon for the managed backend: returns a connected duplex stream that speaks
-/// the RPC protocol (after any handshake such as TLS). Register more with <see cref="ManagedBackend.RegisterTransport"/>.
+/// the RPC protocol (after any handshake such as TLS). Register more with <see cref="ManagedBackend.RegisterTransport(string, IRpcTransport)"/>.
 /// </summary>
 public interface IRpcTransport
 {

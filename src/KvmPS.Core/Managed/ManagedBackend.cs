@@ -9,12 +9,14 @@ namespace KvmPS.Core.Managed;
 /// </summary>
 public sealed partial class ManagedBackend : ILibvirtBackend
 {
-    private static readonly ConcurrentDictionary<string, IRpcTransport> s_transports = new(StringComparer.OrdinalIgnoreCase);
+    // Transports are made on first use: registering one (the SSH transport, at Import-Module) must not load
+    // the socket and TLS assemblies, which Import-Module time would pay for.
+    private static readonly ConcurrentDictionary<string, Lazy<IRpcTransport>> s_transports = new(StringComparer.OrdinalIgnoreCase);
 
     static ManagedBackend()
     {
-        RegisterTransport("unix", new UnixTransport());
-        RegisterTransport("tcp", new TcpTransport());
+        RegisterTransport("unix", () => new UnixTransport());
+        RegisterTransport("tcp", () => new TcpTransport());
         RegisterBuiltInTransports();
     }
 
@@ -37,9 +39,16 @@ public sealed partial class ManagedBackend : ILibvirtBackend
     /// <summary>Adds or replaces the transport for <paramref name="name"/> (the SSH transport lives in another assembly).</summary>
     public static void RegisterTransport(string name, IRpcTransport transport)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(transport);
-        s_transports[name] = transport;
+        RegisterTransport(name, () => transport);
+    }
+
+    /// <summary>Adds or replaces the transport for <paramref name="name"/>, created when a URI first needs it.</summary>
+    public static void RegisterTransport(string name, Func<IRpcTransport> factory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(factory);
+        s_transports[name] = new Lazy<IRpcTransport>(factory, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>The names of the registered transports.</summary>
@@ -49,10 +58,10 @@ public sealed partial class ManagedBackend : ILibvirtBackend
     internal static IRpcTransport GetTransport(LibvirtUri uri)
     {
         string name = uri.EffectiveTransport;
-        if (s_transports.TryGetValue(name, out IRpcTransport? t)
+        if (s_transports.TryGetValue(name, out Lazy<IRpcTransport>? t)
             || (name is "libssh" or "libssh2" && s_transports.TryGetValue("ssh", out t)))
         {
-            return t;
+            return t.Value;
         }
 
         throw new LibvirtException(LibvirtErrorCode.NoConnect, LibvirtErrorDomain.Remote,

@@ -293,5 +293,5 @@ public sealed class TlsTransport : IRpcTransport
 /// <summary>Registers the transports that live in KvmPS.Core beside unix and tcp.</summary>
 public sealed partial class ManagedBackend
 {
-    static partial void RegisterBuiltInTransports() => RegisterTransport("tls", new TlsTransport());
+    static partial void RegisterBuiltInTransports() => RegisterTransport("tls", () => new TlsTransport());
 }
