@@ -35,7 +35,8 @@ public sealed class KvmVmMetrics
     /// <summary>
     /// CPU time the VM's processes used over the interval divided by the wall-clock time, in percent of one
     /// host CPU (as top shows it): 0 to 100 × VirtualCpuCount. It includes QEMU's own threads (I/O,
-    /// emulation), so under heavy I/O it can pass 100 × VirtualCpuCount by a little.
+    /// emulation), which with sampling jitter can push a fully busy VM a little over its capacity: the figure
+    /// is capped at 100 × VirtualCpuCount (the CpuTime totals are exact).
     /// </summary>
     public double? CpuUsagePercent { get; init; }
 

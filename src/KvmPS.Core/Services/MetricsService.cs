@@ -140,8 +140,10 @@ public static class MetricsService
             VirtualCpuCount = second.VcpuCount,
             Timestamp = timestamp,
             SampleInterval = elapsed,
-            CpuUsagePercent = cpu / 1e7,   // ns per s → percent of one CPU: / 1e9 * 100
-            VcpuUsagePercent = vcpu / 1e7,
+            // ns per s → percent of one CPU (/ 1e9 * 100); capped at what the VM can use: QEMU's own threads and
+            // the moment libvirt reads the counters can push a fully busy VM a fraction over
+            CpuUsagePercent = cpu / 1e7 is { } pct ? Math.Min(pct, 100.0 * Math.Max(1, second.VcpuCount)) : null,
+            VcpuUsagePercent = vcpu / 1e7 is { } vpct ? Math.Min(vpct, 100.0) : null,
             MemoryAssignedBytes = second.BalloonCurrentKiB * 1024,
             MemoryMaximumBytes = second.BalloonMaximumKiB * 1024,
             MemoryAvailableBytes = second.AvailableKiB * 1024,
