@@ -238,6 +238,22 @@ Describe '-ThrottleLimit and -AsJob' -Tag TestDriver {
         Remove-Job $job
     }
 
+    It 'checkpoints, restores and removes snapshots of many VMs in parallel and as a job' {
+        $snaps = Checkpoint-KvmVm -Connection $c -Name "$p-*" -SnapshotName s1 -ThrottleLimit 4 -Passthru
+        @($snaps).Count | Should -Be 12
+        $null = Checkpoint-KvmVm -Connection $c -Name "$p-1" -SnapshotName s2
+        $restored = Restore-KvmSnapshot -Connection $c -VMName "$p-*" -Name s1 -ThrottleLimit 4 -Passthru -Confirm:$false
+        @($restored).Count | Should -Be 12
+        # two snapshots of the same VM in one parallel command: they run one after the other, both succeed
+        $job = Remove-KvmSnapshot -Connection $c -VMName "$p-*" -Name s1, s2 -AsJob -ThrottleLimit 4 -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err
+        $err | Where-Object { $_.FullyQualifiedErrorId -notlike 'SnapshotNotFound,*' } | Should -BeNullOrEmpty
+        $null = Wait-Job $job -Timeout 60
+        $job.State | Should -Be 'Completed'
+        $job.Error.Count | Should -Be 0
+        @(Get-KvmSnapshot -Connection $c -VMName "$p-*" -ErrorAction SilentlyContinue).Count | Should -Be 0
+        Remove-Job $job
+    }
+
     It 'asks before each VM and runs nothing with -WhatIf' {
         $r = Start-KvmVm -Connection $c -Name "$p-*" -ThrottleLimit 4 -WhatIf -Passthru
         $r | Should -BeNullOrEmpty

@@ -2,6 +2,7 @@ using System.Management.Automation;
 using KvmPS.Completion;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 using KvmPS.Transforms;
 
 namespace KvmPS.Commands;
@@ -102,7 +103,27 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
     /// <summary>Does the cmdlet's work for one open connection.</summary>
     protected abstract void ProcessConnection(KvmConnection connection);
 
-    protected override void StopProcessing() => _cts.Cancel();
+    protected override void StopProcessing()
+    {
+        _cts.Cancel();
+        _batch?.Stop();
+    }
+
+    private WorkBatch? _batch;
+
+    /// <summary>
+    /// Runs one item's work (already confirmed) the way -ThrottleLimit and -AsJob ask: inline when 1 and no job,
+    /// else on worker threads or in a job. Items with the same <paramref name="key"/> (a VM's UUID) never
+    /// overlap. Call <see cref="EndWork"/> from EndProcessing.
+    /// </summary>
+    protected void RunWork(object target, string host, object? key, Action<VmWorkContext> work, int throttleLimit, bool asJob)
+    {
+        _batch ??= new WorkBatch(this, this, ToErrorRecord, CancelToken, throttleLimit, asJob);
+        _batch.Run(target, host, key, work);
+    }
+
+    /// <summary>Writes the job (-AsJob), or waits for the parallel items while writing their output.</summary>
+    protected void EndWork() => _batch?.End();
 
     /// <summary>The VMs named (exactly or by wildcard) on one connection; misses are VmNotFound errors, unmatched wildcards are silent.</summary>
     protected IEnumerable<KvmVm> ResolveVms(KvmConnection connection, IEnumerable<string> names)
@@ -182,14 +203,9 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         RecordType = completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
     }));
 
-    /// <summary>Called once when PowerShell disposes the cmdlet (also after Ctrl+C).</summary>
-    protected virtual void OnDisposing()
-    {
-    }
-
     public void Dispose()
     {
-        OnDisposing();
+        _batch?.WaitForCleanup();
         _callScope.Dispose();
         // _cts is not disposed: work this command started (-AsJob, blocked calls) may still look at its token.
         GC.SuppressFinalize(this);

@@ -13,12 +13,6 @@ namespace KvmPS.Commands;
 /// </summary>
 public abstract class KvmVmBatchCmdlet : KvmVmCmdlet
 {
-    private static readonly TimeSpan s_cleanupWait = TimeSpan.FromSeconds(60);
-    private readonly HashSet<string> _hosts = new(StringComparer.OrdinalIgnoreCase);
-    private VmBatchRunner? _runner;
-    private QueueSink? _queue;
-    private KvmPSJob? _job;
-
     /// <summary>How many VMs are worked on at once (1: one after the other, in order).</summary>
     [Parameter]
     [ValidateRange(1, 256)]
@@ -33,75 +27,13 @@ public abstract class KvmVmBatchCmdlet : KvmVmCmdlet
 
     protected sealed override void ProcessVm(KvmVm vm)
     {
-        Action<VmWorkContext>? work = Plan(vm);
-        if (work is null)
+        if (Plan(vm) is { } work)
         {
-            return;
-        }
-
-        _hosts.Add(vm.HostName ?? vm.Connection.Uri);
-        if (AsJob)
-        {
-            _job ??= NewJob();
-            _job.Add(vm.Name, work);
-            return;
-        }
-
-        if (ThrottleLimit <= 1)
-        {
-            work(new VmWorkContext(this, WriteObject, CancelToken));
-            return;
-        }
-
-        _queue ??= new QueueSink();
-        _runner ??= new VmBatchRunner(ThrottleLimit, _queue, ToErrorRecord);
-        _runner.Add(vm.Name, work);
-        _queue.Drain(this);
-    }
-
-    protected override void EndProcessing()
-    {
-        if (_job is not null)
-        {
-            _job.Seal(_hosts);
-            WriteObject(_job);
-            return;
-        }
-
-        if (_runner is null || _queue is null)
-        {
-            return;
-        }
-
-        Task all = _runner.Completion;
-        while (!all.Wait(100))
-        {
-            if (Stopping)
-            {
-                return;
-            }
-
-            _queue.Drain(this);
-        }
-
-        _queue.Drain(this);
-    }
-
-    protected override void StopProcessing()
-    {
-        base.StopProcessing();
-        _runner?.Cancel();
-    }
-
-    protected override void OnDisposing()
-    {
-        // Stopped (Ctrl+C) with work still running: let it undo what it started before the prompt returns.
-        if (_runner is not null && !_runner.Completion.IsCompleted)
-        {
-            _runner.Cancel();
-            _ = _runner.Completion.Wait(s_cleanupWait);
+            RunWork(vm.Name, vm.HostName ?? vm.Connection.Uri, vm.Uuid, work, ThrottleLimit, AsJob);
         }
     }
+
+    protected override void EndProcessing() => EndWork();
 
     /// <summary>The common shape: ask, act, and with -Passthru write the VM as it is now.</summary>
     protected Action<VmWorkContext>? Apply(KvmVm vm, string action, Action<KvmVm, VmWorkContext> operation, bool passthru)
@@ -119,12 +51,5 @@ public abstract class KvmVmBatchCmdlet : KvmVmCmdlet
                 context.Write(VmService.Refresh(vm));
             }
         };
-    }
-
-    private KvmPSJob NewJob()
-    {
-        var job = new KvmPSJob(MyInvocation.Line.Trim() is { Length: > 0 } line ? line : MyInvocation.MyCommand.Name, ThrottleLimit, ToErrorRecord);
-        JobRepository.Add(job);
-        return job;
     }
 }

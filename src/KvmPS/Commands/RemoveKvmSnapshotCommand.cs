@@ -2,12 +2,14 @@ using System.Management.Automation;
 using KvmPS.Completion;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
 /// <summary>Deletes snapshots; children move up to the parent unless -IncludeChildren deletes them too.</summary>
 [Cmdlet(VerbsCommon.Remove, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = SnapshotSet)]
 [OutputType(typeof(void))]
+[OutputType(typeof(KvmPSJob))]
 public sealed class RemoveKvmSnapshotCommand : KvmSnapshotCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = SnapshotSet)]
@@ -23,6 +25,17 @@ public sealed class RemoveKvmSnapshotCommand : KvmSnapshotCmdlet
 
     [Parameter]
     public SwitchParameter IncludeChildren { get; set; }
+
+    /// <summary>How many snapshots are worked on at once (snapshots of one VM always one after the other).</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 1;
+
+    /// <summary>Runs the work as a background job and writes the job instead of waiting.</summary>
+    [Parameter]
+    public SwitchParameter AsJob { get; set; }
+
+    protected override void EndProcessing() => EndWork();
 
     protected override void ProcessVm(KvmVm vm)
     {
@@ -45,7 +58,8 @@ public sealed class RemoveKvmSnapshotCommand : KvmSnapshotCmdlet
         string action = IncludeChildren && s.Children.Count > 0 ? $"Remove with its children ({string.Join(", ", s.Children)})" : "Remove";
         if (ShouldProcess(Describe(s), action))
         {
-            SnapshotService.Remove(s, IncludeChildren, this);
+            bool children = IncludeChildren;
+            RunWork(s.Name, s.Connection.HostName ?? s.Connection.Uri, s.VMUuid, context => SnapshotService.Remove(s, children, context), ThrottleLimit, AsJob);
         }
     }
 }

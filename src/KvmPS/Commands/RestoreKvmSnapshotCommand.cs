@@ -2,12 +2,14 @@ using System.Management.Automation;
 using KvmPS.Completion;
 using KvmPS.Core;
 using KvmPS.Core.Services;
+using KvmPS.Jobs;
 
 namespace KvmPS.Commands;
 
 /// <summary>Reverts VMs to a snapshot; a running VM is replaced by the snapshot's state.</summary>
 [Cmdlet(VerbsData.Restore, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = SnapshotSet)]
 [OutputType(typeof(KvmVm))]
+[OutputType(typeof(KvmPSJob))]
 public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = SnapshotSet)]
@@ -28,6 +30,17 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
 
     [Parameter]
     public SwitchParameter Passthru { get; set; }
+
+    /// <summary>How many snapshots are worked on at once (snapshots of one VM always one after the other).</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 1;
+
+    /// <summary>Runs the work as a background job and writes the job instead of waiting.</summary>
+    [Parameter]
+    public SwitchParameter AsJob { get; set; }
+
+    protected override void EndProcessing() => EndWork();
 
     protected override void BeginProcessing()
     {
@@ -61,10 +74,14 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
             return;
         }
 
-        SnapshotService.Restore(s, Start, Paused, this);
-        if (Passthru)
+        bool start = Start, paused = Paused, passthru = Passthru;
+        RunWork(s.Name, s.Connection.HostName ?? s.Connection.Uri, s.VMUuid, context =>
         {
-            WriteObject(VmService.GetByUuid(s.Connection, s.VMUuid));
-        }
+            SnapshotService.Restore(s, start, paused, context);
+            if (passthru && VmService.GetByUuid(s.Connection, s.VMUuid) is { } vm)
+            {
+                context.Write(vm);
+            }
+        }, ThrottleLimit, AsJob);
     }
 }

@@ -26,7 +26,7 @@ public sealed class KvmPSJob : Job, IBatchSink
 
     public override string Location => _location;
 
-    internal void Add(object target, Action<VmWorkContext> work) => _runner.Add(target, work);
+    internal void Add(object target, object? key, Action<VmWorkContext> work) => _runner.Add(target, key, work);
 
     /// <summary>No more items: the job ends when the ones it has finish.</summary>
     internal void Seal(IEnumerable<string> hosts)

@@ -10,7 +10,8 @@ namespace KvmPS.Jobs;
 /// </summary>
 internal sealed class VmBatchRunner
 {
-    private readonly BlockingCollection<(object Target, Action<VmWorkContext> Work, TaskCompletionSource Done)> _queue = [];
+    private readonly BlockingCollection<(object Target, object? Key, Action<VmWorkContext> Work, TaskCompletionSource Done)> _queue = [];
+    private readonly ConcurrentDictionary<object, object> _keyLocks = new();
     private readonly List<Task> _tasks = [];
     private readonly IBatchSink _sink;
     private readonly Func<Exception, object, ErrorRecord?> _toError;
@@ -37,11 +38,12 @@ internal sealed class VmBatchRunner
 
     public void Cancel() => _cts.Cancel();
 
-    public void Add(object target, Action<VmWorkContext> work)
+    /// <summary>Queues one item; items with the same non-null <paramref name="key"/> (a VM) run one at a time.</summary>
+    public void Add(object target, object? key, Action<VmWorkContext> work)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _tasks.Add(done.Task);
-        _queue.Add((target, work, done));
+        _queue.Add((target, key, work, done));
         if (Volatile.Read(ref _idle) == 0 && TryTakeThreadSlot())
         {
             new Thread(Worker) { IsBackground = true, Name = "KvmPS worker" }.Start();
@@ -81,7 +83,18 @@ internal sealed class VmBatchRunner
                 continue;
             }
 
-            Run(item.Target, item.Work);
+            if (item.Key is null)
+            {
+                Run(item.Target, item.Work);
+            }
+            else
+            {
+                lock (_keyLocks.GetOrAdd(item.Key, _ => new object()))
+                {
+                    Run(item.Target, item.Work);
+                }
+            }
+
             item.Done.TrySetResult();
         }
     }
