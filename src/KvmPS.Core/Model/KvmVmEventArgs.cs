@@ -1,21 +1,9 @@
+using KvmPS.Core.Backend;
+
 namespace KvmPS.Core;
 
-/// <summary>What happened to a VM (libvirt's lifecycle event types).</summary>
-public enum KvmVmEventKind
-{
-    Defined = 0,
-    Undefined = 1,
-    Started = 2,
-    Suspended = 3,
-    Resumed = 4,
-    Stopped = 5,
-    Shutdown = 6,
-    PMSuspended = 7,
-    Crashed = 8,
-}
-
 /// <summary>A VM life-cycle event from <see cref="Services.KvmConnection.VmStateChanged"/>.</summary>
-public sealed class KvmVmEventArgs(Services.KvmConnection connection, string vmName, Guid vmId, KvmVmEventKind kind, int detail) : EventArgs
+public sealed class KvmVmEventArgs(Services.KvmConnection connection, string vmName, Guid vmId, DomainEventType kind, int detail) : EventArgs
 {
     public Services.KvmConnection Connection { get; } = connection;
 
@@ -25,7 +13,7 @@ public sealed class KvmVmEventArgs(Services.KvmConnection connection, string vmN
 
     public Guid VMId { get; } = vmId;
 
-    public KvmVmEventKind Kind { get; } = kind;
+    public DomainEventType Kind { get; } = kind;
 
     /// <summary>libvirt's detail code for the event (for Stopped: 0 shutdown, 1 destroyed, 2 crashed, 3 migrated, 4 saved, 5 failed, 6 from snapshot).</summary>
     public int Detail { get; } = detail;

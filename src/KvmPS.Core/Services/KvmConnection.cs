@@ -303,7 +303,7 @@ public sealed class KvmConnection : IDisposable
     public event EventHandler? Reconnected;
 
     private void RaiseVmStateChanged(DomainLifecycleEvent e)
-        => _vmStateChanged?.Invoke(this, new KvmVmEventArgs(this, e.Domain.Name, e.Domain.Uuid, (KvmVmEventKind)(int)e.Event, e.Detail));
+        => _vmStateChanged?.Invoke(this, new KvmVmEventArgs(this, e.Domain.Name, e.Domain.Uuid, e.Event, e.Detail));
 
     /// <summary>Runs <paramref name="call"/> on the live connection.</summary>
     public void Invoke(Action<ILibvirtConnection> call) => Invoke(c =>

@@ -144,15 +144,8 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
                 continue;
             }
 
-            WildcardPattern pattern;
-            try
+            if (!TryWildcard(n, WriteError, out WildcardPattern pattern))
             {
-                pattern = WildcardPattern.Get(n, WildcardOptions.IgnoreCase);
-                _ = pattern.IsMatch(string.Empty);
-            }
-            catch (WildcardPatternException e)
-            {
-                WriteError(ErrorRecords.InvalidWildcard(n, e));
                 continue;
             }
 
@@ -161,6 +154,23 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
             {
                 yield return vm;
             }
+        }
+    }
+
+    /// <summary>A case-insensitive pattern for <paramref name="text"/>; an invalid one is an InvalidWildcard error (false).</summary>
+    internal static bool TryWildcard(string text, Action<ErrorRecord> writeError, out WildcardPattern pattern)
+    {
+        try
+        {
+            pattern = WildcardPattern.Get(text, WildcardOptions.IgnoreCase);
+            _ = pattern.IsMatch(string.Empty);   // the pattern is parsed on first use
+            return true;
+        }
+        catch (WildcardPatternException e)
+        {
+            writeError(ErrorRecords.InvalidWildcard(text, e));
+            pattern = null!;
+            return false;
         }
     }
 

@@ -87,15 +87,8 @@ public abstract class KvmNetworkCmdlet : KvmCmdlet
                 continue;
             }
 
-            WildcardPattern pattern;
-            try
+            if (!KvmCmdlet.TryWildcard(n, writeError, out WildcardPattern pattern))
             {
-                pattern = WildcardPattern.Get(n, WildcardOptions.IgnoreCase);
-                _ = pattern.IsMatch(string.Empty);
-            }
-            catch (WildcardPatternException e)
-            {
-                writeError(ErrorRecords.InvalidWildcard(n, e));
                 continue;
             }
 

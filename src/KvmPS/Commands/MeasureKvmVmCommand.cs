@@ -193,15 +193,8 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
                     continue;
                 }
 
-                WildcardPattern pattern;
-                try
+                if (!KvmCmdlet.TryWildcard(n, WriteError, out WildcardPattern pattern))
                 {
-                    pattern = WildcardPattern.Get(n, WildcardOptions.IgnoreCase);
-                    _ = pattern.IsMatch(string.Empty);
-                }
-                catch (WildcardPatternException e)
-                {
-                    WriteError(ErrorRecords.InvalidWildcard(n, e));
                     continue;
                 }
 

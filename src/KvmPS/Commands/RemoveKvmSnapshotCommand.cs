@@ -10,7 +10,7 @@ namespace KvmPS.Commands;
 [Cmdlet(VerbsCommon.Remove, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = SnapshotSet)]
 [OutputType(typeof(void))]
 [OutputType(typeof(KvmPSJob))]
-public sealed class RemoveKvmSnapshotCommand : KvmSnapshotCmdlet
+public sealed class RemoveKvmSnapshotCommand : KvmSnapshotBatchCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = SnapshotSet)]
     [ValidateNotNullOrEmpty]
@@ -25,17 +25,6 @@ public sealed class RemoveKvmSnapshotCommand : KvmSnapshotCmdlet
 
     [Parameter]
     public SwitchParameter IncludeChildren { get; set; }
-
-    /// <summary>How many snapshots are worked on at once (snapshots of one VM always one after the other).</summary>
-    [Parameter]
-    [ValidateRange(1, 256)]
-    public int ThrottleLimit { get; set; } = 1;
-
-    /// <summary>Runs the work as a background job and writes the job instead of waiting.</summary>
-    [Parameter]
-    public SwitchParameter AsJob { get; set; }
-
-    protected override void EndProcessing() => EndWork();
 
     protected override void ProcessVm(KvmVm vm)
     {
@@ -59,7 +48,7 @@ public sealed class RemoveKvmSnapshotCommand : KvmSnapshotCmdlet
         if (ShouldProcess(Describe(s), action))
         {
             bool children = IncludeChildren;
-            RunWork(s.Name, s.Connection.HostName ?? s.Connection.Uri, s.VMUuid, context => SnapshotService.Remove(s, children, context), ThrottleLimit, AsJob);
+            RunSnapshotWork(s, context => SnapshotService.Remove(s, children, context));
         }
     }
 }

@@ -10,7 +10,7 @@ namespace KvmPS.Commands;
 [Cmdlet(VerbsData.Restore, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = SnapshotSet)]
 [OutputType(typeof(KvmVm))]
 [OutputType(typeof(KvmPSJob))]
-public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
+public sealed class RestoreKvmSnapshotCommand : KvmSnapshotBatchCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = SnapshotSet)]
     [ValidateNotNullOrEmpty]
@@ -30,17 +30,6 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
 
     [Parameter]
     public SwitchParameter Passthru { get; set; }
-
-    /// <summary>How many snapshots are worked on at once (snapshots of one VM always one after the other).</summary>
-    [Parameter]
-    [ValidateRange(1, 256)]
-    public int ThrottleLimit { get; set; } = 1;
-
-    /// <summary>Runs the work as a background job and writes the job instead of waiting.</summary>
-    [Parameter]
-    public SwitchParameter AsJob { get; set; }
-
-    protected override void EndProcessing() => EndWork();
 
     protected override void BeginProcessing()
     {
@@ -75,13 +64,13 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotCmdlet
         }
 
         bool start = Start, paused = Paused, passthru = Passthru;
-        RunWork(s.Name, s.Connection.HostName ?? s.Connection.Uri, s.VMUuid, context =>
+        RunSnapshotWork(s, context =>
         {
             SnapshotService.Restore(s, start, paused, context);
             if (passthru && VmService.GetByUuid(s.Connection, s.VMUuid) is { } vm)
             {
                 context.Write(vm);
             }
-        }, ThrottleLimit, AsJob);
+        });
     }
 }
