@@ -21,20 +21,85 @@ public enum TypedParameterType
     String = 7,
 }
 
-/// <summary>One typed parameter: a name, its libvirt type and a value (int, uint, long, ulong, double, bool or string).</summary>
-public readonly record struct TypedParameter(string Name, TypedParameterType Type, object Value)
+/// <summary>
+/// One typed parameter: a name, its libvirt type and a value (int, uint, long, ulong, double, bool or string).
+/// Numbers are kept unboxed (a bulk listing reads thousands of them); <see cref="Value"/> boxes on demand.
+/// </summary>
+public readonly struct TypedParameter : IEquatable<TypedParameter>
 {
-    public ulong AsUInt64() => Value switch
+    private readonly ulong _bits;
+    private readonly string? _text;
+
+    public TypedParameter(string name, TypedParameterType type, object value)
     {
-        int i => (ulong)Math.Max(0, i),
-        uint u => u,
-        long l => (ulong)Math.Max(0, l),
-        ulong ul => ul,
-        double d => (ulong)Math.Max(0, d),
-        bool b => b ? 1UL : 0UL,
-        string s when ulong.TryParse(s, out ulong v) => v,
-        _ => 0,
+        Name = name;
+        Type = type;
+        (_bits, _text) = value switch
+        {
+            int i => ((ulong)(long)i, null),
+            uint u => (u, null),
+            long l => ((ulong)l, null),
+            ulong ul => (ul, null),
+            double d => ((ulong)BitConverter.DoubleToInt64Bits(d), null),
+            bool b => (b ? 1UL : 0UL, null),
+            string str => (0UL, str),
+            _ => (0UL, value?.ToString()),
+        };
+    }
+
+    private TypedParameter(string name, TypedParameterType type, ulong bits)
+    {
+        Name = name;
+        Type = type;
+        _bits = bits;
+        _text = null;
+    }
+
+    /// <summary>A numeric (or boolean) parameter from libvirt's raw 64-bit value, without boxing.</summary>
+    public static TypedParameter FromBits(string name, TypedParameterType type, ulong bits) => new(name, type, bits);
+
+    public string Name { get; }
+
+    public TypedParameterType Type { get; }
+
+    /// <summary>The value as its .NET type (int, uint, long, ulong, double, bool or string).</summary>
+    public object Value => Type switch
+    {
+        TypedParameterType.Int => (int)(long)_bits,
+        TypedParameterType.UInt => (uint)_bits,
+        TypedParameterType.LLong => (long)_bits,
+        TypedParameterType.ULLong => _bits,
+        TypedParameterType.Double => BitConverter.Int64BitsToDouble((long)_bits),
+        TypedParameterType.Boolean => _bits != 0,
+        _ => _text ?? string.Empty,
     };
+
+    public ulong AsUInt64() => Type switch
+    {
+        TypedParameterType.Int or TypedParameterType.LLong => (ulong)Math.Max(0, (long)_bits),
+        TypedParameterType.UInt or TypedParameterType.ULLong or TypedParameterType.Boolean => Type == TypedParameterType.UInt ? (uint)_bits : _bits,
+        TypedParameterType.Double => (ulong)Math.Max(0, BitConverter.Int64BitsToDouble((long)_bits)),
+        _ => ulong.TryParse(_text, out ulong v) ? v : 0,
+    };
+
+    public void Deconstruct(out string name, out TypedParameterType type, out object value)
+    {
+        name = Name;
+        type = Type;
+        value = Value;
+    }
+
+    public bool Equals(TypedParameter other) => Name == other.Name && Type == other.Type && _bits == other._bits && _text == other._text;
+
+    public override bool Equals(object? obj) => obj is TypedParameter other && Equals(other);
+
+    public override int GetHashCode() => HashCode.Combine(Name, Type, _bits, _text);
+
+    public static bool operator ==(TypedParameter left, TypedParameter right) => left.Equals(right);
+
+    public static bool operator !=(TypedParameter left, TypedParameter right) => !left.Equals(right);
+
+    public override string ToString() => $"TypedParameter {{ Name = {Name}, Type = {Type}, Value = {Value} }}";
 }
 
 /// <summary>One record of virConnectGetAllDomainStats: the domain and its statistics.</summary>

@@ -156,16 +156,20 @@ internal sealed unsafe partial class NativeConnection : ILibvirtConnection
             for (int i = 0; i < n; i++)
             {
                 VirDomainStatsRecord* r = recs[i];
-                TypedParameter[] p = ReadParams((VirTypedParameter*)r->Params, r->NParams, out bool hasBalloon);
+                // Room for the four fields virDomainGetInfo fills in for drivers without these groups (the test driver).
+                int n0 = r->NParams;
+                TypedParameter[] p = ReadParams((VirTypedParameter*)r->Params, n0, wantInfo ? 4 : 0, out bool hasBalloon);
                 if (wantInfo && !hasBalloon && NativeMethods.virDomainGetInfo(r->Dom, out VirDomainInfo info) == 0)
                 {
-                    // Drivers without these groups (the test driver) are filled from virDomainGetInfo on the
-                    // handle we already hold: no lookup, and no extra round trip for in-process drivers.
-                    p = [.. p,
-                        new TypedParameter("balloon.current", TypedParameterType.ULLong, (ulong)info.Memory.Value),
-                        new TypedParameter("balloon.maximum", TypedParameterType.ULLong, (ulong)info.MaxMem.Value),
-                        new TypedParameter("vcpu.current", TypedParameterType.UInt, (uint)info.NrVirtCpu),
-                        new TypedParameter("cpu.time", TypedParameterType.ULLong, info.CpuTime)];
+                    // ...from the handle we already hold: no lookup, and no extra round trip for in-process drivers.
+                    p[n0] = TypedParameter.FromBits("balloon.current", TypedParameterType.ULLong, (ulong)info.Memory.Value);
+                    p[n0 + 1] = TypedParameter.FromBits("balloon.maximum", TypedParameterType.ULLong, (ulong)info.MaxMem.Value);
+                    p[n0 + 2] = TypedParameter.FromBits("vcpu.current", TypedParameterType.UInt, info.NrVirtCpu);
+                    p[n0 + 3] = TypedParameter.FromBits("cpu.time", TypedParameterType.ULLong, info.CpuTime);
+                }
+                else if (p.Length != n0)
+                {
+                    Array.Resize(ref p, n0);
                 }
 
                 result[i] = new DomainStatsRecord(ToRef(r->Dom), p);
@@ -1032,30 +1036,29 @@ internal sealed unsafe partial class NativeConnection : ILibvirtConnection
         return new DomainRef(name, uuid, id == uint.MaxValue ? -1 : (int)id);
     }
 
-    internal static TypedParameter[] ReadParams(VirTypedParameter* p, int n) => ReadParams(p, n, out _);
+    internal static TypedParameter[] ReadParams(VirTypedParameter* p, int n) => ReadParams(p, n, 0, out _);
 
-    internal static TypedParameter[] ReadParams(VirTypedParameter* p, int n, out bool hasBalloonMaximum)
+    /// <summary>Copies <paramref name="n"/> parameters into a new array with <paramref name="spare"/> empty slots after them.</summary>
+    internal static TypedParameter[] ReadParams(VirTypedParameter* p, int n, int spare, out bool hasBalloonMaximum)
     {
         hasBalloonMaximum = false;
-        var result = new TypedParameter[n];
+        var result = new TypedParameter[n + spare];
         for (int i = 0; i < n; i++)
         {
             VirTypedParameter* t = p + i;
             string name = ParamNames.Get(t->Field);
             hasBalloonMaximum |= ReferenceEquals(name, ParamNames.BalloonMaximum);
             var type = (TypedParameterType)t->Type;
-            object value = type switch
+            result[i] = type switch
             {
-                TypedParameterType.Int => t->I,
-                TypedParameterType.UInt => t->UI,
-                TypedParameterType.LLong => t->L,
-                TypedParameterType.ULLong => t->UL,
-                TypedParameterType.Double => t->D,
-                TypedParameterType.Boolean => t->B != 0,
-                TypedParameterType.String => Marshal.PtrToStringUTF8(t->S) ?? string.Empty,
-                _ => t->UL,
+                TypedParameterType.Int => TypedParameter.FromBits(name, type, (ulong)(long)t->I),
+                TypedParameterType.UInt => TypedParameter.FromBits(name, type, t->UI),
+                TypedParameterType.LLong => TypedParameter.FromBits(name, type, (ulong)t->L),
+                TypedParameterType.Double => TypedParameter.FromBits(name, type, (ulong)BitConverter.DoubleToInt64Bits(t->D)),
+                TypedParameterType.Boolean => TypedParameter.FromBits(name, type, t->B != 0 ? 1UL : 0UL),
+                TypedParameterType.String => new TypedParameter(name, type, Marshal.PtrToStringUTF8(t->S) ?? string.Empty),
+                _ => TypedParameter.FromBits(name, type, t->UL),
             };
-            result[i] = new TypedParameter(name, type, value);
         }
 
         return result;
