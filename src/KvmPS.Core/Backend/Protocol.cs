@@ -157,6 +157,12 @@ public enum ListDomainsFlags : uint
     NoSnapshot = 8192,
     HasCheckpoint = 16384,
     NoCheckpoint = 32768,
+
+    /// <summary>
+    /// virConnectGetAllDomainStats only (VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT, libvirt 4.5): a VM busy with a
+    /// job reports what it can at once instead of holding up the whole call.
+    /// </summary>
+    StatsNoWait = 1u << 29,
 }
 
 /// <summary>virDomainStatsTypes.</summary>

@@ -15,12 +15,6 @@ public static class MetricsService
         | DomainStatsTypes.Vcpu | DomainStatsTypes.Interface | DomainStatsTypes.Block;
 
     /// <summary>
-    /// VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT (libvirt 4.5): a VM busy with a job (a backup, a migration)
-    /// reports what it can at once instead of holding up the whole call, and so every other VM's sample.
-    /// </summary>
-    internal const ListDomainsFlags NoWait = (ListDomainsFlags)(1u << 29);
-
-    /// <summary>
     /// One sample of every VM of the host (one libvirt call). <paramref name="activeOnly"/> leaves the
     /// inactive VMs out (the second sample needs only the running ones); a full sample also refreshes
     /// the VM names cached for tab completion. Statistics a busy VM cannot give at once are left out.
@@ -31,16 +25,7 @@ public static class MetricsService
         return connection.Invoke(c =>
         {
             long before = Stopwatch.GetTimestamp();
-            IReadOnlyList<DomainStatsRecord> records;
-            try
-            {
-                records = c.GetAllDomainStats(Groups, filter | NoWait);
-            }
-            catch (LibvirtException e) when (e.Code is LibvirtErrorCode.InvalidArg or LibvirtErrorCode.NoSupport)
-            {
-                before = Stopwatch.GetTimestamp();   // a daemon older than 4.5 refuses the flag
-                records = c.GetAllDomainStats(Groups, filter);
-            }
+            IReadOnlyList<DomainStatsRecord> records = VmService.GetStatsNoWait(c, Groups, filter, () => before = Stopwatch.GetTimestamp());
 
             long after = Stopwatch.GetTimestamp();
             var domains = new DomainCounters[records.Count];

@@ -17,6 +17,24 @@ public static class VmService
     private const DomainStatsTypes ListStats = DomainStatsTypes.State | DomainStatsTypes.CpuTotal | DomainStatsTypes.Balloon | DomainStatsTypes.Vcpu;
 
     /// <summary>
+    /// Bulk statistics with NOWAIT, so one VM busy with a job (backup, save, migration) gives what it can at once
+    /// instead of stalling every other VM; a daemon older than libvirt 4.5 refuses the flag and is asked without
+    /// it (<paramref name="retrying"/> runs just before).
+    /// </summary>
+    internal static IReadOnlyList<DomainStatsRecord> GetStatsNoWait(ILibvirtConnection c, DomainStatsTypes groups, ListDomainsFlags filter, Action? retrying = null)
+    {
+        try
+        {
+            return c.GetAllDomainStats(groups, filter | ListDomainsFlags.StatsNoWait);
+        }
+        catch (LibvirtException e) when (e.Code is LibvirtErrorCode.InvalidArg or LibvirtErrorCode.NoSupport)
+        {
+            retrying?.Invoke();
+            return c.GetAllDomainStats(groups, filter);
+        }
+    }
+
+    /// <summary>
     /// All VMs of the connection in one virConnectGetAllDomainStats call. Autostart, Persistent and
     /// HasManagedSave come from three filtered virConnectListAllDomains calls made together, once per
     /// listing, when one VM's flag is first read: O(1) round trips for any number of VMs either way.
@@ -25,16 +43,7 @@ public static class VmService
     {
         return connection.Invoke(c =>
         {
-            IReadOnlyList<DomainStatsRecord> stats;
-            try
-            {
-                // NOWAIT: a VM busy with a job (backup, save) gives what it can at once instead of stalling the listing
-                stats = c.GetAllDomainStats(ListStats, MetricsService.NoWait);
-            }
-            catch (LibvirtException e) when (e.Code is LibvirtErrorCode.InvalidArg or LibvirtErrorCode.NoSupport)
-            {
-                stats = c.GetAllDomainStats(ListStats, ListDomainsFlags.None);   // libvirt < 4.5
-            }
+            IReadOnlyList<DomainStatsRecord> stats = GetStatsNoWait(c, ListStats, ListDomainsFlags.None);
 
             cancel.ThrowIfCancellationRequested();
             var flags = new DomainListFlags(connection);

@@ -65,15 +65,9 @@ public sealed class GetKvmVmCommand : KvmCmdlet
                 continue;
             }
 
-            try
+            if (TryWildcard(n, WriteError, out WildcardPattern p))
             {
-                WildcardPattern p = WildcardPattern.Get(n, WildcardOptions.IgnoreCase);
-                _ = p.IsMatch(string.Empty);   // compiles the pattern: a bad one throws here
                 patterns.Add(p);
-            }
-            catch (WildcardPatternException e)
-            {
-                WriteError(ErrorRecords.InvalidWildcard(n, e));
             }
         }
 

@@ -14,6 +14,10 @@ namespace KvmPS.Commands;
 public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 {
     private readonly CancellationTokenSource _cts = new();
+    private readonly IDisposable _callScope;
+    private readonly int _pipelineThread;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _fromOtherThreads = new();
+    private WorkBatch? _batch;
 
     /// <summary>Hosts to act on: KvmConnection objects or libvirt URIs. Default: the connections made by Connect-KvmHost.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -24,52 +28,11 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 
     protected CancellationToken CancelToken => _cts.Token;
 
-    private readonly IDisposable _callScope;
-
     /// <summary>Every libvirt call this command makes sees its cancel token (Ctrl+C ends blocked calls).</summary>
     protected KvmCmdlet()
     {
         _pipelineThread = Environment.CurrentManagedThreadId;
         _callScope = KvmCallScope.Enter(_cts.Token, Pump);
-    }
-
-    private readonly int _pipelineThread;
-    private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _fromOtherThreads = new();
-
-    private bool OnPipelineThread => Environment.CurrentManagedThreadId == _pipelineThread;
-
-    // A libvirt call may run on another thread (so Ctrl+C can stop waiting for it) while it reports
-    // progress: those reports wait here until the pipeline thread, waiting for the call, writes them.
-    private void Pump()
-    {
-        if (!OnPipelineThread)
-        {
-            return;
-        }
-
-        while (_fromOtherThreads.TryDequeue(out Action? write))
-        {
-            if (!Stopping)
-            {
-                write();
-            }
-        }
-    }
-
-    private void Log(Action write)
-    {
-        if (OnPipelineThread)
-        {
-            Pump();
-            if (!Stopping)
-            {
-                write();
-            }
-        }
-        else
-        {
-            _fromOtherThreads.Enqueue(write);
-        }
     }
 
     protected override void ProcessRecord()
@@ -108,8 +71,6 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         _cts.Cancel();
         _batch?.Stop();
     }
-
-    private WorkBatch? _batch;
 
     /// <summary>
     /// Runs one item's work (already confirmed) the way -ThrottleLimit and -AsJob ask: inline when 1 and no job,
@@ -200,6 +161,42 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
         IOException or UnauthorizedAccessException => new ErrorRecord(e, "FileSystemError", ErrorCategory.WriteError, target) { ErrorDetails = new ErrorDetails(e.Message) },
         _ => null,
     };
+
+    private bool OnPipelineThread => Environment.CurrentManagedThreadId == _pipelineThread;
+
+    // A libvirt call may run on another thread (so Ctrl+C can stop waiting for it) while it reports
+    // progress: those reports wait here until the pipeline thread, waiting for the call, writes them.
+    private void Pump()
+    {
+        if (!OnPipelineThread)
+        {
+            return;
+        }
+
+        while (_fromOtherThreads.TryDequeue(out Action? write))
+        {
+            if (!Stopping)
+            {
+                write();
+            }
+        }
+    }
+
+    private void Log(Action write)
+    {
+        if (OnPipelineThread)
+        {
+            Pump();
+            if (!Stopping)
+            {
+                write();
+            }
+        }
+        else
+        {
+            _fromOtherThreads.Enqueue(write);
+        }
+    }
 
     // Once Ctrl+C is pressed, writing throws PipelineStoppedException: Core's clean-up (rollback, aborting a
     // job, removing partial files) must still run, so the log goes quiet instead and Core sees the cancel token.

@@ -87,7 +87,7 @@ public abstract class KvmNetworkCmdlet : KvmCmdlet
                 continue;
             }
 
-            if (!KvmCmdlet.TryWildcard(n, writeError, out WildcardPattern pattern))
+            if (!TryWildcard(n, writeError, out WildcardPattern pattern))
             {
                 continue;
             }

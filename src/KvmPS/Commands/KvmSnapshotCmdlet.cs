@@ -89,15 +89,8 @@ public abstract class KvmSnapshotCmdlet : KvmCmdlet
                 continue;
             }
 
-            WildcardPattern w;
-            try
+            if (!TryWildcard(p, WriteError, out WildcardPattern w))
             {
-                w = WildcardPattern.Get(p, WildcardOptions.IgnoreCase);
-                _ = w.IsMatch(string.Empty);
-            }
-            catch (WildcardPatternException e)
-            {
-                WriteError(ErrorRecords.InvalidWildcard(p, e));
                 continue;
             }
 

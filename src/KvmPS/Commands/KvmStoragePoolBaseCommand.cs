@@ -77,20 +77,7 @@ public abstract class KvmStoragePoolBaseCommand : KvmCmdlet
     }
 
     /// <summary>A wildcard pattern, or null after writing InvalidWildcard.</summary>
-    protected WildcardPattern? TryPattern(string text)
-    {
-        try
-        {
-            var pattern = WildcardPattern.Get(text, WildcardOptions.IgnoreCase);
-            _ = pattern.IsMatch(string.Empty);
-            return pattern;
-        }
-        catch (WildcardPatternException e)
-        {
-            WriteError(ErrorRecords.InvalidWildcard(text, e));
-            return null;
-        }
-    }
+    protected WildcardPattern? TryPattern(string text) => TryWildcard(text, WriteError, out WildcardPattern pattern) ? pattern : null;
 
     /// <summary>libvirt's storage errors under storage ErrorIds; everything else through the module's one mapping.</summary>
     protected override ErrorRecord FromLibvirt(LibvirtException e, object target)

@@ -193,7 +193,7 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
                     continue;
                 }
 
-                if (!KvmCmdlet.TryWildcard(n, WriteError, out WildcardPattern pattern))
+                if (!TryWildcard(n, WriteError, out WildcardPattern pattern))
                 {
                     continue;
                 }
