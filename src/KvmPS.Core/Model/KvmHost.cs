@@ -55,13 +55,17 @@ public sealed class KvmHostInfo
     public override string ToString() => HostName ?? Uri;
 }
 
-/// <summary>Pass, Warn, Fail or Skipped for one host check.</summary>
+/// <summary>
+/// Pass, Warn, Fail, Skipped (the check applies but could not be made, e.g. a local file of a remote host) or
+/// NotApplicable (the check does not concern this host, e.g. hardware checks on the test driver).
+/// </summary>
 public enum KvmCheckResult
 {
     Pass = 0,
     Warn = 1,
     Fail = 2,
     Skipped = 3,
+    NotApplicable = 4,
 }
 
 /// <summary>One named check of a host's ability to run KVM guests, in the spirit of virt-host-validate.</summary>
@@ -112,9 +116,14 @@ public sealed class KvmHostCapability
     public IReadOnlyList<KvmHostCheck> Checks { get; init; } = [];
     public KvmConnection Connection { get; init; } = null!;
 
-    /// <summary>Pass when no check failed, Warn when one warned, else Fail.</summary>
+    /// <summary>
+    /// Fail when a check failed, else Warn when one warned, else Pass; Skipped and NotApplicable checks do not
+    /// count. NotApplicable when no check applies (the test driver, which simulates a host).
+    /// </summary>
     public KvmCheckResult Overall => Checks.Any(c => c.Result == KvmCheckResult.Fail) ? KvmCheckResult.Fail
-        : Checks.Any(c => c.Result == KvmCheckResult.Warn) ? KvmCheckResult.Warn : KvmCheckResult.Pass;
+        : Checks.Any(c => c.Result == KvmCheckResult.Warn) ? KvmCheckResult.Warn
+        : Checks.Any(c => c.Result == KvmCheckResult.Pass) ? KvmCheckResult.Pass
+        : KvmCheckResult.NotApplicable;
 
     public override string ToString() => HostName ?? Uri;
 }

@@ -465,6 +465,11 @@ public static class DeviceService
 
         mac ??= RandomMac(used);
         DomainModificationFlags flags = PlugFlags(d, hotPluggable: true, "a network adapter", out _);
+        if (request.Network is { } liveNetwork && flags.HasFlag(Live))
+        {
+            NetworkReadiness.RequireActive(conn, [liveNetwork], $"no adapter can be plugged into running VM '{vm.Name}' on it");
+        }
+
         XElement nic = DomainXml.BuildInterface(new KvmVmNetworkAdapter
         {
             Type = request.Network is null ? "bridge" : "network",

@@ -301,6 +301,14 @@ public static class HostService
             checks.AddRange(probe.LocalChecks(nested));
         }
 
+        if (isTestDriver)
+        {
+            // The test driver simulates a hypervisor in this process: it has no CPU, firmware or devices of its
+            // own, so no check of a KVM host concerns it. The facts above still say what it offers.
+            const string simulated = "the test driver simulates a host; it runs no guests on this machine's hardware";
+            checks = checks.Select(c => c with { Result = KvmCheckResult.NotApplicable, Detail = simulated }).ToList();
+        }
+
         return new KvmHostCapability
         {
             HostName = connection.HostName,
@@ -396,13 +404,14 @@ public sealed class LocalHostProbe
         }
         else
         {
-            yield return new KvmHostCheck("/dev/kvm permissions", KvmCheckResult.Skipped, "no /dev/kvm", true);
+            yield return new KvmHostCheck("/dev/kvm permissions", KvmCheckResult.NotApplicable, "no /dev/kvm to open", true);
         }
 
         yield return nested switch
         {
             true => new KvmHostCheck("Nested virtualization", KvmCheckResult.Pass, "enabled in the kvm module", true),
             false => new KvmHostCheck("Nested virtualization", KvmCheckResult.Warn, "disabled: guests cannot run KVM themselves", true),
+            null when !kvmExists => new KvmHostCheck("Nested virtualization", KvmCheckResult.NotApplicable, "no KVM on this machine", true),
             null => new KvmHostCheck("Nested virtualization", KvmCheckResult.Skipped, "kvm_intel/kvm_amd 'nested' parameter not readable", true),
         };
         yield return Exists(Path.Combine(Root, "dev/vhost-net"))

@@ -11,7 +11,15 @@ public static class VmLifecycle
         KvmVm now = VmService.Refresh(vm);
         RequireState(now, "start", KvmVmState.ShutOff, KvmVmState.Crashed);
         log.Verbose(now.HasManagedSave ? $"Starting VM '{vm.Name}' from its saved state" : $"Starting VM '{vm.Name}'");
-        vm.Connection.Invoke(c => c.CreateDomain(vm.Ref, 0));
+        try
+        {
+            vm.Connection.Invoke(c => c.CreateDomain(vm.Ref, 0));
+        }
+        catch (LibvirtException e) when (NetworkReadiness.ExplainStartFailure(vm, e) is { } explained)
+        {
+            throw explained;
+        }
+
         SettleAfterStart(vm, log);
     }
 

@@ -411,17 +411,28 @@ public static class VmProvisioner
                     }
                 }
 
+                RequireActiveToStart(spec.Networks);
                 return spec.Networks;
             }
 
             if (connection.Invoke(c => c.NetworkExists("default")))
             {
                 log.Verbose("No -Network given: attaching one NIC to the 'default' network");
+                RequireActiveToStart(["default"]);
                 return ["default"];
             }
 
             log.Warning("No -Network given and the host has no 'default' network: the VM gets no network adapter.");
             return [];
+        }
+
+        /// <summary>With -Start, an inactive network stops the command before anything is created.</summary>
+        private void RequireActiveToStart(IEnumerable<string> networks)
+        {
+            if (spec.Start)
+            {
+                NetworkReadiness.RequireActive(connection, networks, $"VM '{spec.Name}' could not be started on it (nothing was created)");
+            }
         }
 
         private (string Pool, string Name) VolumeLocation(VmDiskSpec d, int index, bool dryRun)

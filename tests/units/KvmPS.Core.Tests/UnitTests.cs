@@ -175,6 +175,9 @@ public sealed class CapabilityTests
             Assert.Equal(KvmCheckResult.Fail, checks["/dev/kvm"].Result);
             Assert.Equal(KvmCheckResult.Pass, checks["/dev/net/tun"].Result);
             Assert.Equal(KvmCheckResult.Warn, checks["/dev/vhost-net"].Result);
+            Assert.Equal(KvmCheckResult.NotApplicable, checks["/dev/kvm permissions"].Result);   // nothing to open
+            Assert.Equal(KvmCheckResult.Pass, checks["Nested virtualization"].Result);
+            Assert.Equal(KvmCheckResult.NotApplicable, probe.LocalChecks(null).Single(c => c.Name == "Nested virtualization").Result);
             Assert.All(checks.Values, c => Assert.True(c.IsLocal));
         }
         finally
