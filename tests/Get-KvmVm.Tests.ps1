@@ -182,7 +182,7 @@ Describe 'Get-KvmVm on qemu:///system' -Tag System {
         $vm.CpuCount | Should -Be 2
         $vm.MaxMemoryBytes | Should -Be 64MB
         $vm.Id | Should -BeGreaterThan 0
-        $vm.Accelerator | Should -Be $(if (Test-Path /dev/kvm) { 'Kvm' } else { 'Qemu' })
+        $vm.Accelerator | Should -Be (Get-ExpectedAccelerator)
         $vm.Title | Should -Be "KvmPS test $running"
         $vm.NetworkAdapters | Should -BeNullOrEmpty
     }

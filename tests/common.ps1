@@ -30,7 +30,7 @@ function New-TestName([string] $Suffix) { "kvmps-t-$([guid]::NewGuid().ToString(
 # Defines (and optionally starts) a firmware-only guest on qemu:///system through virsh; returns its name.
 function New-SystemTestVm {
     param([string] $Name, [int] $MemoryMiB = 64, [int] $CurrentMemoryMiB = 0, [int] $Cpus = 1, [switch] $Start)
-    $type = if (Test-Path /dev/kvm) { 'kvm' } else { 'qemu' }
+    $type = if (Test-HostOffersKvm) { 'kvm' } else { 'qemu' }
     $cfg = [KvmPS.Core.Xml.DomainConfig]::new()
     $cfg.Name = $Name
     $cfg.DomainType = $type
@@ -79,5 +79,13 @@ function Remove-SystemTestObjects([string] $Prefix) {
     Get-ChildItem /var/lib/libvirt/images -Filter "$Prefix*" -ErrorAction SilentlyContinue | Remove-Item -Force -ErrorAction SilentlyContinue
 }
 
-# The test VM's domain type on this machine: kvm where /dev/kvm exists, else qemu (TCG).
-function Get-ExpectedAccelerator { if (Test-Path /dev/kvm) { 'Kvm' } else { 'Qemu' } }
+# Whether the daemon at qemu:///system offers the kvm domain type: the host is asked, not guessed from /dev/kvm.
+function Test-HostOffersKvm {
+    if ($null -eq $script:HostOffersKvm) {
+        $script:HostOffersKvm = [bool](& virsh -c qemu:///system capabilities 2>$null | Select-String -SimpleMatch "<domain type='kvm'")
+    }
+    $script:HostOffersKvm
+}
+
+# The test VM's domain type on this machine: Kvm where the host offers it, else Qemu (TCG).
+function Get-ExpectedAccelerator { if (Test-HostOffersKvm) { 'Kvm' } else { 'Qemu' } }
