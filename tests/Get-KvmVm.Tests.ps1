@@ -205,3 +205,56 @@ Describe 'Get-KvmVm on qemu:///system' -Tag System {
         $vm.StateReason | Should -Be 'Destroyed'
     }
 }
+
+Describe 'A VM with more statistics fields than early daemons put in one bulk record (qemu:///system)' -Tag System {
+    BeforeAll {
+        $script:skip = -not (Test-SystemLibvirt)
+        if ($skip) { return }
+        $script:p = New-TestName 'bulk'
+        $script:dir = New-Item -ItemType Directory -Path ([IO.Path]::Combine([IO.Path]::GetTempPath(), $p))
+        $disk = Join-Path $dir 'small.qcow2'
+        & qemu-img create -q -f qcow2 $disk 1M
+        # 900 disks on one virtio-scsi controller: about 4,500 block fields for this shut-off VM, more than the
+        # 4,096 typed parameters per record of early daemons (and of KvmPS's managed decoder before).
+        function Get-ScsiName([int] $i) { $s = ''; $i++; while ($i -gt 0) { $i--; $s = [char](97 + $i % 26) + $s; $i = [math]::Floor($i / 26) }; "sd$s" }
+        $disks = foreach ($i in 0..899) { "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$disk'/><target dev='$(Get-ScsiName $i)' bus='scsi'/></disk>" }
+        $script:big = "$p-big"
+        $type = if (Test-Path /dev/kvm) { 'kvm' } else { 'qemu' }
+        $xml = Join-Path $dir 'big.xml'
+        Set-Content -Path $xml -Value "<domain type='$type'><name>$big</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os><devices><controller type='scsi' model='virtio-scsi'/>$($disks -join '')</devices></domain>"
+        & virsh -c qemu:///system define $xml *> $null
+        $script:small = New-SystemTestVm -Name "$p-small" -Start
+    }
+
+    AfterAll {
+        if ($skip) { return }
+        Remove-SystemTestObjects $p
+        Remove-Item $dir -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'has more than 4,096 statistics fields (virsh domstats)' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $fields = (& virsh -c qemu:///system domstats --block $big) | Where-Object { $_ -match '=' }
+        $fields.Count | Should -BeGreaterThan 4096
+    }
+
+    It 'lists it with Get-KvmVm beside the other VMs' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $vms = Get-KvmVm -Connection qemu:///system -ErrorVariable err
+        $err | Should -BeNullOrEmpty
+        $vms.Name | Should -Contain $big
+        $vms.Name | Should -Contain $small
+        ($vms | Where-Object Name -eq $big).State | Should -Be 'ShutOff'
+        ($vms | Where-Object Name -eq $small).State | Should -Be 'Running'
+        (Get-KvmVm -Connection qemu:///system -Name $big).Disks | Should -HaveCount 900
+    }
+
+    It 'does not stop Measure-KvmVm for the other VMs of the host' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $m = Measure-KvmVm -Connection qemu:///system -Name $small -SampleIntervalSec 1 -ErrorVariable err
+        $err | Should -BeNullOrEmpty
+        $m.VMName | Should -Be $small
+        $m.State | Should -Be 'Running'
+        $m.CpuUsagePercent | Should -Not -BeNullOrEmpty
+    }
+}

@@ -160,6 +160,30 @@ Describe 'Managed backend over SSH (qemu+ssh through SSH.NET)' -Tag System, Mana
         Get-Content $kh -Raw | Should -Be $before -Because 'a changed key is never recorded'
     }
 
+    It 'refuses a key of a new type for a host known with another type, even with -AcceptHostKey' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no CI SSH setup (.ci/provision-remote)'; return }
+        # known_hosts lists the server with an RSA key; the server has only its ed25519 key.
+        & ssh-keygen -q -t rsa -b 2048 -N '' -C kvmps-test -f (Join-Path $TestDrive 'other_rsa')
+        $kh = Join-Path $TestDrive 'rsa_known_hosts'
+        Set-Content -Path $kh -Value "[127.0.0.1]:2222 $((Get-Content (Join-Path $TestDrive 'other_rsa.pub')).Split(' ')[0..1] -join ' ')"
+        $before = Get-Content $kh -Raw
+        $uri = "$($sshBase)?keyfile=$key&known_hosts=$kh"
+        $r = Connect-KvmHost -Uri $uri -Backend Managed -NotDefault -AcceptHostKey -ErrorAction SilentlyContinue -ErrorVariable err
+        $r | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'SshHostKeyChanged,*'
+        $err[0].Exception.Message | Should -Match 'CHANGED type: known_hosts lists it with ssh-rsa'
+        $err[0].Exception.Message | Should -Match ([regex]::Escape((Get-HostKeyFingerprint)))
+        $err[0].ErrorDetails.RecommendedAction | Should -Match 'ssh-keygen -R'
+        Get-Content $kh -Raw | Should -Be $before -Because 'a key of a new type is not recorded'
+
+        # The documented way to replace it: remove the old entry, then accept the new key.
+        & ssh-keygen -R '[127.0.0.1]:2222' -f $kh *> $null
+        $ok = Connect-KvmHost -Uri $uri -Backend Managed -NotDefault -AcceptHostKey
+        $ok.IsAlive | Should -BeTrue
+        $ok.Dispose()
+        $kh | Should -FileContentMatch 'ssh-ed25519'
+    }
+
     It 'fails with LibvirtAuthFailed naming user@host on a wrong password' {
         if ($skip) { Set-ItResult -Skipped -Because 'no CI SSH setup (.ci/provision-remote)'; return }
         $uri = "qemu+ssh://kvmpsci@127.0.0.1:2222/system?known_hosts=$known"

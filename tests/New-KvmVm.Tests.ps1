@@ -239,6 +239,75 @@ Describe 'Export-KvmVm and Import-KvmVm on test:///default' -Tag TestDriver {
     }
 }
 
+Describe 'Deep, recursive and self-referencing specs and user data (in a child pwsh)' -Tag TestDriver {
+    BeforeAll {
+        # The pwsh running these tests, also when it is the dotnet tool (dotnet <PSHOME>/pwsh.dll).
+        $script:pwsh = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
+        [string[]] $script:pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { [IO.Path]::Combine($PSHOME, 'pwsh.dll') } else { @() }
+        # A 40 KB spec nested 20,000 levels; a spec at the limit (64 levels: the spec, cloudInit, then 62 in userData) and one level more.
+        $script:deep = Join-Path $TestDrive 'deep.yaml'
+        Set-Content -Path $deep -Value "name: kvmps-deep`nnoNetwork: true`ncloudInit:`n  userData: $('[' * 20000)$(']' * 20000)"
+        function New-LimitSpec([string] $Path, [int] $Levels) {
+            Set-Content -Path $Path -Value "name: kvmps-limit`nnoNetwork: true`ncloudInit:`n  userData: $('{a: ' * $Levels)1$('}' * $Levels)"
+        }
+        $script:limit = Join-Path $TestDrive 'limit.yaml'
+        New-LimitSpec $limit 62
+        $script:over = Join-Path $TestDrive 'over.yaml'
+        New-LimitSpec $over 63
+        $script:child = Join-Path $TestDrive 'child.ps1'
+        Set-Content -Path $child -Value @'
+param($Module, $Deep, $Limit, $Over)
+Import-Module $Module
+$ErrorActionPreference = 'Continue'
+function Describe-Error($e) { if ($e) { "$($e[0].FullyQualifiedErrorId.Split(',')[0])|$($e[0].Exception.Key)|$($e[0].Exception.Line)|$($e[0].Exception.Message)" } else { 'none' } }
+$r = [ordered]@{}
+New-KvmVm -Connection test:///default -Spec $Deep -WhatIf -ErrorAction SilentlyContinue -ErrorVariable e1 | Out-Null
+$r.spec = Describe-Error $e1
+Import-KvmVm -Connection test:///default -Path $Deep -WhatIf -ErrorAction SilentlyContinue -ErrorVariable e2 | Out-Null
+$r.import = Describe-Error $e2
+New-KvmVm -Connection test:///default -Name kvmps-cc -NoNetwork -CloudInit -UserData "#cloud-config`n? &a [*a]`n: 1`n" -WhatIf -ErrorAction SilentlyContinue -ErrorVariable e3 | Out-Null
+$r.cloudConfig = Describe-Error $e3
+$h = @{ packages = @('nginx') }; $h.self = $h
+New-KvmVm -Connection test:///default -Name kvmps-ht -NoNetwork -CloudInit -UserData $h -WhatIf -ErrorAction SilentlyContinue -ErrorVariable e4 | Out-Null
+$r.hashtable = Describe-Error $e4
+New-KvmVm -Connection test:///default -Spec $Limit -WhatIf -ErrorAction SilentlyContinue -ErrorVariable e5 | Out-Null
+$r.limit = Describe-Error $e5
+New-KvmVm -Connection test:///default -Spec $Over -WhatIf -ErrorAction SilentlyContinue -ErrorVariable e6 | Out-Null
+$r.over = Describe-Error $e6
+'RESULT ' + ($r | ConvertTo-Json -Compress)
+'@
+        $out = & $pwsh @pwshArgs -NoProfile -NonInteractive -File $child $ModulePath $deep $limit $over 2>&1
+        $script:exit = $LASTEXITCODE
+        $script:text = $out -join "`n"
+        $line = $out | Where-Object { "$_" -like 'RESULT *' } | Select-Object -First 1
+        $script:r = if ($line) { "$line".Substring(7) | ConvertFrom-Json } else { $null }
+    }
+
+    It 'keeps the child pwsh running to the end (no stack overflow)' {
+        $text | Should -Not -Match 'Stack overflow'
+        $exit | Should -Be 0 -Because $text
+        $r | Should -Not -BeNullOrEmpty -Because $text
+    }
+
+    It 'refuses the 20,000-level spec with InvalidVmSpec at its line (New-KvmVm -Spec and Import-KvmVm)' {
+        $r.spec | Should -BeLike 'InvalidVmSpec|yaml|4|*nested more than 64 levels*'
+        $r.import | Should -BeLike 'InvalidVmSpec|yaml|4|*nested more than 64 levels*'
+    }
+
+    It 'refuses the recursive alias in a cloud-config key' {
+        $r.cloudConfig | Should -BeLike 'InvalidVmSpec|userData|2|*recursive alias*'
+    }
+
+    It 'refuses a hashtable that contains itself as -UserData' {
+        $r.hashtable | Should -BeLike 'InvalidVmSpec|userData.self||*contains itself*'
+    }
+
+    It 'accepts a spec nested exactly 64 levels and refuses 65' {
+        $r.limit | Should -Be 'none'
+        $r.over | Should -BeLike 'InvalidVmSpec|yaml|4|*nested more than 64 levels*'
+    }
+}
+
 Describe 'New-KvmVm and the life cycle on qemu:///system' -Tag System {
     BeforeAll {
         $script:skip = -not (Test-SystemLibvirt)

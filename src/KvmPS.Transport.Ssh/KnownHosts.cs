@@ -10,8 +10,14 @@ internal enum HostKeyVerdict
     /// <summary>The host and this key are listed.</summary>
     Known,
 
-    /// <summary>The host is not listed with a key of this type.</summary>
+    /// <summary>The host is not listed at all.</summary>
     Unknown,
+
+    /// <summary>
+    /// The host is listed, but only with keys of other types: the server offers a type it never showed before (a
+    /// downgrade or an interception as likely as a re-keyed host); never accepted on its own, as libssh refuses it.
+    /// </summary>
+    OtherType,
 
     /// <summary>The host is listed with another key of the same type: possibly an attack; never accepted.</summary>
     Changed,
@@ -91,11 +97,17 @@ internal sealed class KnownHosts
             return HostKeyVerdict.Revoked;
         }
 
-        bool sameTypeOther = false;
+        bool sameTypeOther = false, otherType = false;
         foreach (Entry e in _entries)
         {
-            if (e.Marker is not null || !e.Matches(hostName) || e.KeyType != type)
+            if (e.Marker is not null || !e.Matches(hostName))
             {
+                continue;
+            }
+
+            if (e.KeyType != type)
+            {
+                otherType = true;
                 continue;
             }
 
@@ -107,7 +119,7 @@ internal sealed class KnownHosts
             sameTypeOther = true;
         }
 
-        return sameTypeOther ? HostKeyVerdict.Changed : HostKeyVerdict.Unknown;
+        return sameTypeOther ? HostKeyVerdict.Changed : otherType ? HostKeyVerdict.OtherType : HostKeyVerdict.Unknown;
     }
 
     /// <summary>Appends <c>hostName type base64</c> to a known_hosts file (creating it, and its folder, when missing).</summary>

@@ -346,6 +346,16 @@ public sealed class SshTransport : IRpcTransport
                         Hint = $"Refused, even with -AcceptHostKey. If the change is expected, remove the old key (ssh-keygen -R '{_hostName}' -f '{_writeFile}') and connect again.",
                     };
                     break;
+                case HostKeyVerdict.OtherType:
+                    string knownTypes = string.Join(", ", _known.KeyTypesFor(_hostName));
+                    Failure = new LibvirtException(LibvirtErrorCode.AuthFailed, LibvirtErrorDomain.Ssh,
+                        $"The SSH host key of {_hostName} has CHANGED type: known_hosts lists it with {knownTypes}, but the server sent {type} {fingerprint}. Someone could be intercepting the connection, or the host's keys were replaced.")
+                    {
+                        ErrorId = "SshHostKeyChanged",
+                        Hint = $"Refused, even with -AcceptHostKey. If {fingerprint} is the host's key (on {_host}: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "
+                            + $"remove the old entry (ssh-keygen -R '{_hostName}' -f '{_writeFile}') and connect again with -AcceptHostKey.",
+                    };
+                    break;
                 default:
                     Failure = new LibvirtException(LibvirtErrorCode.AuthFailed, LibvirtErrorDomain.Ssh,
                         $"The SSH host key of {_hostName} ({type} {fingerprint}) is marked @revoked in known_hosts.")

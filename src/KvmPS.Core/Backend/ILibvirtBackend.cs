@@ -91,6 +91,8 @@ public interface ILibvirtConnection : IDisposable
     // --- domains ---
     IReadOnlyList<DomainRef> ListAllDomains(ListDomainsFlags flags);
     IReadOnlyList<DomainStatsRecord> GetAllDomainStats(DomainStatsTypes stats, ListDomainsFlags flags);
+    /// <summary>virDomainListGetStats: the statistics of these domains only (flags: StatsNoWait, no list filters).</summary>
+    IReadOnlyList<DomainStatsRecord> GetDomainListStats(IReadOnlyList<DomainRef> domains, DomainStatsTypes stats, ListDomainsFlags flags);
     DomainRef LookupDomainByName(string name);
     DomainRef LookupDomainByUuid(Guid uuid);
     DomainRef LookupDomainById(int id);

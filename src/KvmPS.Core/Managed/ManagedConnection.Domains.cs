@@ -47,14 +47,29 @@ internal sealed partial class ManagedConnection
             return doms;
         });
 
+    /// <summary>Typed parameters accepted per stats record; lowered only by tests, to act as an older daemon.</summary>
+    internal static int DomainStatsParamsLimit { get; set; } = XdrLimits.DomainStatsParamsMax;
+
     public IReadOnlyList<DomainStatsRecord> GetAllDomainStats(DomainStatsTypes stats, ListDomainsFlags flags)
+        => DomainStats([], stats, flags);
+
+    /// <summary>The same procedure with the domains named (libvirt's remote driver does virDomainListGetStats so).</summary>
+    public IReadOnlyList<DomainStatsRecord> GetDomainListStats(IReadOnlyList<DomainRef> domains, DomainStatsTypes stats, ListDomainsFlags flags)
+        => domains.Count == 0 ? [] : DomainStats(domains, stats, flags);
+
+    private DomainStatsRecord[] DomainStats(IReadOnlyList<DomainRef> domains, DomainStatsTypes stats, ListDomainsFlags flags)
     {
         (DomainRef Dom, TypedParameter[] Params)[] records = Remote(ProcConnectGetAllDomainStats, w =>
         {
-            w.WriteUInt32(0);   // doms<>: none = every domain matching flags
+            w.WriteUInt32((uint)domains.Count);   // doms<>: none = every domain matching flags
+            foreach (DomainRef d in domains)
+            {
+                w.WriteDomain(d);
+            }
+
             w.WriteUInt32((uint)stats);
             w.WriteUInt32((uint)flags);
-        }, r => r.ReadArray(x => (x.ReadDomain(), x.ReadTypedParameters(XdrLimits.DomainStatsParamsMax)), XdrLimits.DomainListMax).ToArray());
+        }, r => r.ReadArray(x => (x.ReadDomain(), x.ReadTypedParameters(DomainStatsParamsLimit)), XdrLimits.DomainListMax).ToArray());
 
         // Drivers without the balloon/vcpu groups (the test driver) are filled from DOMAIN_GET_INFO, exactly as
         // the native backend does; the calls go out together and pipeline.

@@ -17,8 +17,12 @@ internal static class XdrLimits
     /// <summary>REMOTE_DOMAIN_LIST_MAX.</summary>
     public const int DomainListMax = 16384;
 
-    /// <summary>REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX: typed parameters per stats record.</summary>
-    public const int DomainStatsParamsMax = 4096;
+    /// <summary>
+    /// REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX: typed parameters per stats record. It was 4096 in early daemons and
+    /// was raised later (libvirt 9.0 serves one VM with 4,500 block fields); this bound follows the newer protocol,
+    /// and a daemon that still refuses more makes the listing fall back for that VM only (VmService).
+    /// </summary>
+    public const int DomainStatsParamsMax = 262144;
 
     /// <summary>REMOTE_DOMAIN_SNAPSHOT_LIST_MAX.</summary>
     public const int SnapshotListMax = 16384;

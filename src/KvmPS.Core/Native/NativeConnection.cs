@@ -148,6 +148,49 @@ internal sealed unsafe partial class NativeConnection : ILibvirtConnection
     {
         LibvirtLibrary.RequireExport("virConnectGetAllDomainStats", "1.2.8");
         int n = NativeCall.Check(NativeMethods.virConnectGetAllDomainStats(_conn, (uint)stats, out IntPtr records, (uint)flags), "virConnectGetAllDomainStats");
+        return ReadStatsRecords(n, records, stats);
+    }
+
+    public IReadOnlyList<DomainStatsRecord> GetDomainListStats(IReadOnlyList<DomainRef> domains, DomainStatsTypes stats, ListDomainsFlags flags)
+    {
+        if (domains.Count == 0)
+        {
+            return [];
+        }
+
+        LibvirtLibrary.RequireExport("virDomainListGetStats", "1.2.8");
+        var handles = new List<SafeDomainHandle>(domains.Count);
+        try
+        {
+            foreach (DomainRef d in domains)
+            {
+                handles.Add(Open(d.Uuid));
+            }
+
+            // A NULL-terminated array of the handles.
+            IntPtr[] array = new IntPtr[handles.Count + 1];
+            for (int i = 0; i < handles.Count; i++)
+            {
+                array[i] = handles[i].DangerousGetHandle();
+            }
+
+            fixed (IntPtr* doms = array)
+            {
+                int n = NativeCall.Check(NativeMethods.virDomainListGetStats(doms, (uint)stats, out IntPtr records, (uint)flags), "virDomainListGetStats");
+                return ReadStatsRecords(n, records, stats);
+            }
+        }
+        finally
+        {
+            foreach (SafeDomainHandle h in handles)
+            {
+                h.Dispose();
+            }
+        }
+    }
+
+    private DomainStatsRecord[] ReadStatsRecords(int n, IntPtr records, DomainStatsTypes stats)
+    {
         var result = new DomainStatsRecord[n];
         try
         {

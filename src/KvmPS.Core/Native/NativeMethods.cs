@@ -50,6 +50,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int virConnectListAllDomains(SafeConnectHandle conn, out IntPtr domains, uint flags);
     [LibraryImport(Lib)] internal static partial int virConnectGetAllDomainStats(SafeConnectHandle conn, uint stats, out IntPtr retStats, uint flags);
     [LibraryImport(Lib)] internal static partial void virDomainStatsRecordListFree(IntPtr stats);
+    [LibraryImport(Lib)] internal static partial int virDomainListGetStats(IntPtr* doms, uint stats, out IntPtr retStats, uint flags);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainLookupByName(SafeConnectHandle conn, string name);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr virDomainLookupByUUIDString(SafeConnectHandle conn, string uuid);
     [LibraryImport(Lib)] internal static partial IntPtr virDomainLookupByID(SafeConnectHandle conn, int id);

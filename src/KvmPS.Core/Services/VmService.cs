@@ -25,14 +25,78 @@ public static class VmService
     {
         try
         {
-            return c.GetAllDomainStats(groups, filter | ListDomainsFlags.StatsNoWait);
+            return Bulk(c, groups, filter, ListDomainsFlags.StatsNoWait);
         }
         catch (LibvirtException e) when (e.Code is LibvirtErrorCode.InvalidArg or LibvirtErrorCode.NoSupport)
         {
             retrying?.Invoke();
-            return c.GetAllDomainStats(groups, filter);
+            return Bulk(c, groups, filter, ListDomainsFlags.None);
         }
     }
+
+    /// <summary>
+    /// The groups that grow with a VM's devices (one block of fields per disk, NIC or vCPU): what a VM too large
+    /// for one stats record is read without, in that order.
+    /// </summary>
+    private static readonly DomainStatsTypes[] s_oversizedDrops =
+    [
+        DomainStatsTypes.Block | DomainStatsTypes.Interface,
+        DomainStatsTypes.Block | DomainStatsTypes.Interface | DomainStatsTypes.Vcpu,
+    ];
+
+    /// <summary>
+    /// One bulk call; when the daemon (or our decoder) refuses it because one VM has more fields than one record may
+    /// carry, the VMs are read again in halves with virDomainListGetStats until the oversized one is alone, and that
+    /// one is read without its per-device groups: every other VM still comes from bulk calls.
+    /// </summary>
+    private static IReadOnlyList<DomainStatsRecord> Bulk(ILibvirtConnection c, DomainStatsTypes groups, ListDomainsFlags filter, ListDomainsFlags statsFlags)
+    {
+        try
+        {
+            return c.GetAllDomainStats(groups, filter | statsFlags);
+        }
+        catch (LibvirtException e) when (IsTooLarge(e))
+        {
+            return InParts(c, c.ListAllDomains(filter), groups, statsFlags);
+        }
+    }
+
+    private static IReadOnlyList<DomainStatsRecord> InParts(ILibvirtConnection c, IReadOnlyList<DomainRef> domains, DomainStatsTypes groups, ListDomainsFlags statsFlags)
+    {
+        try
+        {
+            return c.GetDomainListStats(domains, groups, statsFlags);
+        }
+        catch (LibvirtException e) when (IsTooLarge(e) && domains.Count > 1)
+        {
+            int half = domains.Count / 2;
+            return [.. InParts(c, domains.Take(half).ToArray(), groups, statsFlags), .. InParts(c, domains.Skip(half).ToArray(), groups, statsFlags)];
+        }
+        catch (LibvirtException e) when (IsTooLarge(e))
+        {
+            foreach (DomainStatsTypes drop in s_oversizedDrops)
+            {
+                try
+                {
+                    return c.GetDomainListStats(domains, groups & ~drop, statsFlags);
+                }
+                catch (LibvirtException again) when (IsTooLarge(again))
+                {
+                    // still too large: drop more
+                }
+            }
+
+            throw;
+        }
+        catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoDomain)
+        {
+            // A VM went away since the listing: read the others again without it.
+            return domains.Count == 1 ? [] : [.. domains.SelectMany(d => InParts(c, [d], groups, statsFlags))];
+        }
+    }
+
+    /// <summary>A stats record larger than the protocol allows: libvirt's RPC error (encoding or decoding the payload) or our decoder's.</summary>
+    private static bool IsTooLarge(LibvirtException e) => e.Code == LibvirtErrorCode.Rpc && !e.IsConnectionFailure;
 
     /// <summary>
     /// All VMs of the connection in one virConnectGetAllDomainStats call. Autostart, Persistent and

@@ -49,6 +49,7 @@ internal static class CloudInitYaml
                 userData = Emit(CloudConfig(new YamlMappingNode(), hostName, o));
                 break;
             case IDictionary table:
+                InputLimits.CheckObject(table, "userData");
                 userData = Emit(CloudConfig(ToNode(table, "userData") as YamlMappingNode ?? new YamlMappingNode(), hostName, o));
                 break;
             case string text:
@@ -81,6 +82,7 @@ internal static class CloudInitYaml
         object? nc = o.NetworkConfig is PSObject np ? np.BaseObject : o.NetworkConfig;
         if (nc is IDictionary ntable)
         {
+            InputLimits.CheckObject(ntable, "networkConfig");
             network = EmitDocument(ToNode(ntable, "networkConfig"));
         }
         else if (nc is string ntext)
@@ -167,6 +169,7 @@ internal static class CloudInitYaml
     {
         try
         {
+            InputLimits.CheckYaml(content, key);
             var stream = new YamlStream();
             stream.Load(new StringReader(content));
             if (stream.Documents.Count != 1)

@@ -48,6 +48,7 @@ internal static partial class VmSpecYaml
     public static VmSpec FromDictionary(IDictionary table, bool validate = true)
     {
         ArgumentNullException.ThrowIfNull(table);
+        InputLimits.CheckObject(table, string.Empty);
         return ReadSpec(new ObjectValue(table), validate);
     }
 
@@ -534,6 +535,7 @@ internal static partial class VmSpecYaml
     {
         try
         {
+            InputLimits.CheckYaml(text, "yaml");
             var parser = new Parser(new StringReader(text));
             parser.Consume<StreamStart>();
             if (!parser.TryConsume<DocumentStart>(out var start))

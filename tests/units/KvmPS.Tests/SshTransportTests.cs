@@ -61,12 +61,23 @@ public sealed class SshTransportTests : IDisposable
     public void Check_ChangedAndRevoked()
     {
         Assert.Equal(HostKeyVerdict.Changed, Load(HashedA).Check("[h.example]:2222", Blob(KeyB)));
-        // a key of another type listed for the host is not a change (OpenSSH treats it as new)
-        Assert.Equal(HostKeyVerdict.Unknown, Load("[h.example]:2222 ssh-rsa " + KeyA).Check("[h.example]:2222", Blob(KeyB)));
         Assert.Equal(HostKeyVerdict.Revoked, Load("@revoked * ssh-ed25519 " + KeyB, "[h.example]:2222 ssh-ed25519 " + KeyB).Check("[h.example]:2222", Blob(KeyB)));
         // @cert-authority lines are not host keys
         Assert.Equal(HostKeyVerdict.Unknown, Load("@cert-authority [h.example]:2222 ssh-ed25519 " + KeyA).Check("[h.example]:2222", Blob(KeyA)));
         Assert.Equal(new[] { "ssh-ed25519" }, Load(HashedA, "@revoked * ssh-rsa " + KeyB).KeyTypesFor("[h.example]:2222"));
+    }
+
+    [Fact]
+    public void Check_ANewKeyTypeForAKnownHostIsNotUnknown()
+    {
+        // The host is listed with an RSA key only; the server now offers ed25519: not "new", so -AcceptHostKey cannot record it.
+        Assert.Equal(HostKeyVerdict.OtherType, Load("[h.example]:2222 ssh-rsa " + KeyA).Check("[h.example]:2222", Blob(KeyB)));
+        Assert.Equal(HostKeyVerdict.OtherType, Load("|1|SRKva0kEjkX2rqUe29Uw0jl2mR0=|5FIr8Aa9lsnSPB6ERu0F2aD2KUM= ecdsa-sha2-nistp256 " + KeyB).Check("[h.example]:2222", Blob(KeyA)));
+        // Another host's RSA key, a negated pattern, @revoked and @cert-authority lines do not make the host known.
+        Assert.Equal(HostKeyVerdict.Unknown, Load("other.example ssh-rsa " + KeyA, "*,![h.example]:2222 ssh-rsa " + KeyA).Check("[h.example]:2222", Blob(KeyB)));
+        Assert.Equal(HostKeyVerdict.Unknown, Load("@revoked [h.example]:2222 ssh-rsa " + KeyA, "@cert-authority [h.example]:2222 ssh-rsa " + KeyA).Check("[h.example]:2222", Blob(KeyB)));
+        // Both types listed, the offered one matches: known.
+        Assert.Equal(HostKeyVerdict.Known, Load("[h.example]:2222 ssh-rsa " + KeyB, "[h.example]:2222 ssh-ed25519 " + KeyA).Check("[h.example]:2222", Blob(KeyA)));
     }
 
     [Fact]
