@@ -154,7 +154,9 @@ public sealed class StorageUsage
 
     /// <summary>Every use of the image at <paramref name="path"/>, except by <paramref name="exceptVm"/>.</summary>
     public IReadOnlyList<StorageUse> UsersOf(string path, Guid? exceptVm = null)
-        => _uses.TryGetValue(Identify(path), out List<StorageUse>? uses) ? uses.Where(u => u.VmUuid != exceptVm).ToList() : [];
+        => _uses.TryGetValue(Identify(path), out List<StorageUse>? uses)
+            ? uses.Where(u => u.VmUuid != exceptVm).OrderBy(u => u.VmName, StringComparer.Ordinal).ThenBy(u => u.Kind).ToList()
+            : [];
 
     /// <summary>Names of the VMs that use the image at <paramref name="path"/>, sorted.</summary>
     public IReadOnlyList<string> VmNamesUsing(string path)
