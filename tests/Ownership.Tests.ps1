@@ -31,11 +31,11 @@ BeforeAll {
 
     # The -WhatIf text of a command (PowerShell writes it to the host, which a transcript records).
     function Get-WhatIfText([scriptblock] $Command) {
-        $t = Join-Path $tmp "$([guid]::NewGuid().ToString('N')).txt"
-        $null = Start-Transcript -Path $t
+        $transcriptFile = Join-Path $tmp "$([guid]::NewGuid().ToString('N')).txt"
+        $null = Start-Transcript -Path $transcriptFile
         try { & $Command } finally { $null = Stop-Transcript }
-        $text = (Get-Content $t -Raw) -replace '\r?\n', ' '
-        Remove-Item $t
+        $text = (Get-Content $transcriptFile -Raw) -replace '\r?\n', ' '
+        Remove-Item $transcriptFile
         $text
     }
 
@@ -59,7 +59,7 @@ AfterAll {
 }
 
 Describe 'Remove-KvmVm -RemoveStorage keeps what other VMs use' -Tag System {
-    It 'keeps a volume VM B uses as <source pool= volume=> and deletes only A''s own disk; -WhatIf names both, with the reason' {
+    It 'keeps a volume VM B uses by pool and volume name (type=volume) and deletes only A''s own disk; -WhatIf names both, with the reason' {
         if (-not $ok) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $shared = New-TestVolume "$p-shared.qcow2"
         $own = New-TestVolume "$p-a.qcow2"
@@ -104,8 +104,8 @@ Describe 'Remove-KvmVm -RemoveStorage keeps what other VMs use' -Tag System {
         if (-not $ok) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $template = New-TestVolume "$p-template.qcow2"
         $clone = New-TestVolume "$p-clone.qcow2" -Backing $template
-        $t = New-SystemTestVm -Name "$p-tpl"
-        Add-TestDisk $t (Get-FileDiskXml $template 'vda')
+        $tpl = New-SystemTestVm -Name "$p-tpl"
+        Add-TestDisk $tpl (Get-FileDiskXml $template 'vda')
         $lc = New-SystemTestVm -Name "$p-lc"
         Add-TestDisk $lc (Get-FileDiskXml $clone 'vda')
         $overlay = Join-Path $poolDir "$p-clone.s1"
@@ -113,9 +113,9 @@ Describe 'Remove-KvmVm -RemoveStorage keeps what other VMs use' -Tag System {
         # The VM is shut off: its XML names the overlay only; the clone and the template are found through the chain.
         (Invoke-Virsh dumpxml $lc --inactive) -join '' | Should -BeLike "*$overlay*"
 
-        $text = Get-WhatIfText { Remove-KvmVm -Connection $c -Name $t -RemoveStorage -WhatIf }
+        $text = Get-WhatIfText { Remove-KvmVm -Connection $c -Name $tpl -RemoveStorage -WhatIf }
         $text | Should -BeLike "*kept: $template (used by VM '$lc' (backing file of vda))*"
-        Remove-KvmVm -Connection $c -Name $t -RemoveStorage -Confirm:$false 3> $null
+        Remove-KvmVm -Connection $c -Name $tpl -RemoveStorage -Confirm:$false 3> $null
         Test-Volume "$p-template.qcow2" | Should -BeTrue
 
         # The linked clone's own files (the overlay and the disk it was taken from) go; the template it reads stays.
@@ -344,9 +344,10 @@ t = threading.Thread(target=pump, args=(s, 1)); t.start(); pump(0, s); t.join()
     }
 
     It 'proves qemu+ssh://127.0.0.1:2222 to the same daemon local by its host UUID' {
+        # (SSH through the Managed backend on either run: the Native backend runs the ssh program, which ignores known_hosts=.)
         if (-not $ok) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         if (-not $sshReady) { Set-ItResult -Skipped -Because 'no provisioned sshd on 127.0.0.1:2222 (.ci/provision-remote)'; return }
-        $s = Connect-KvmHost -Uri "qemu+ssh://root@127.0.0.1:2222/system?keyfile=$key&known_hosts=$known" -NotDefault
+        $s = Connect-KvmHost -Uri "qemu+ssh://root@127.0.0.1:2222/system?keyfile=$key&known_hosts=$known" -Backend Managed -NotDefault
         try {
             $s.IsProvenLocal | Should -BeTrue
             $s.LocalityDetail | Should -BeLike '*local libvirt daemon*'
@@ -373,7 +374,7 @@ t = threading.Thread(target=pump, args=(s, 1)); t.start(); pump(0, s); t.join()
         if (-not $ok) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         if (-not $canDaemon) { Set-ItResult -Skipped -Because 'needs root, libvirtd, setpriv and python3 for a private daemon'; return }
         if (-not $sshReady) { Set-ItResult -Skipped -Because 'no provisioned sshd on 127.0.0.1:2222 (.ci/provision-remote)'; return }
-        $s = Connect-KvmHost -Uri "qemu+ssh://root@127.0.0.1:2222/session?socket=$dir/run/libvirt-sock&netcat=$bridge&keyfile=$key&known_hosts=$known" -NotDefault
+        $s = Connect-KvmHost -Uri "qemu+ssh://root@127.0.0.1:2222/session?socket=$dir/run/libvirt-sock&netcat=$bridge&keyfile=$key&known_hosts=$known" -Backend Managed -NotDefault
         try {
             $s.IsProvenLocal | Should -BeFalse
             $s.LocalityDetail | Should -BeLike "*$foreignUuid*neither this machine's nor a local libvirt daemon's*"
