@@ -125,6 +125,21 @@ Describe 'Remove-KvmVm -RemoveStorage keeps what other VMs use' -Tag System {
         Test-Volume "$p-template.qcow2" | Should -BeTrue
     }
 
+    It 'keeps a base three images down a chain of volumes (no snapshot involved)' {
+        if (-not $ok) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $base = New-TestVolume "$p-c0.qcow2"
+        $mid = New-TestVolume "$p-c1.qcow2" -Backing $base
+        $top = New-TestVolume "$p-c2.qcow2" -Backing $mid
+        $owner = New-SystemTestVm -Name "$p-c0"
+        Add-TestDisk $owner (Get-FileDiskXml $base 'vda')
+        $deep = New-SystemTestVm -Name "$p-c2"
+        Add-TestDisk $deep (Get-FileDiskXml $top 'vdb')
+        $text = Get-WhatIfText { Remove-KvmVm -Connection $c -Name $owner -RemoveStorage -WhatIf }
+        $text | Should -BeLike "*kept: $base (used by VM '$deep' (backing file of vdb))*"
+        Remove-KvmVm -Connection $c -Name $owner -RemoveStorage -Confirm:$false 3> $null
+        Test-Volume "$p-c0.qcow2" | Should -BeTrue
+    }
+
     It 'keeps the base of an overlay that lies outside every pool' {
         if (-not $ok) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $base = New-TestVolume "$p-obase.qcow2"
