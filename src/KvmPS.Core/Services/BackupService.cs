@@ -32,10 +32,10 @@ public static class BackupService
         IKvmLog log, CancellationToken cancel)
     {
         KvmConnection conn = vm.Connection;
-        if (conn.IsRemote)
+        if (!conn.IsProvenLocal)
         {
             throw new KvmOperationException("BackupRemoteUnsupported",
-                $"Backups are written by QEMU on the host; {conn.HostName} is another machine, so KvmPS cannot write the backup set there yet.", vm.Name)
+                $"Backups are written by QEMU on the host; {conn.HostName} is not proven to be this machine ({conn.LocalityDetail}), so KvmPS cannot write the backup set there yet.", vm.Name)
             {
                 Hint = "Run Backup-KvmVm on the KVM host itself (for example through PowerShell remoting).",
             };
@@ -236,9 +236,9 @@ public static class BackupService
     /// </summary>
     public static KvmVm Restore(KvmConnection connection, KvmBackup backup, string? newName, string? pool, IKvmLog log, CancellationToken cancel)
     {
-        if (connection.IsRemote)
+        if (!connection.IsProvenLocal)
         {
-            throw new KvmOperationException("BackupRemoteUnsupported", $"Restoring writes the disks on the host; {connection.HostName} is another machine.", backup.Path);
+            throw new KvmOperationException("BackupRemoteUnsupported", $"Restoring writes the disks on the host; {connection.HostName} is not proven to be this machine ({connection.LocalityDetail}).", backup.Path);
         }
 
         string qemuImg = QemuImg();
@@ -357,8 +357,26 @@ public static class BackupService
                 }
             }
 
+            // only what this restore wrote, and never a file some VM took meanwhile
+            StorageUsage? usage = null;
             foreach (string f in created)
             {
+                IReadOnlyList<StorageUse> users = [];
+                try
+                {
+                    users = (usage ??= StorageUsage.Read(connection)).UsersOf(f);
+                }
+                catch (LibvirtException)
+                {
+                    // cannot tell: the file was written by this restore a moment ago, so it goes
+                }
+
+                if (users.Count > 0)
+                {
+                    log.Warning($"Kept {f}: used by {string.Join(", ", users.Select(u => u.ToString()).Distinct())}.");
+                    continue;
+                }
+
                 TryDeleteFile(f);
             }
 

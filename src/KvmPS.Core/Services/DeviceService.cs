@@ -129,7 +129,7 @@ public static class DeviceService
 
         if (path is not null)
         {
-            CheckNotInUse(conn, vm, path, request.ReadOnly);
+            CheckNotInUse(conn, vm, path, request.ReadOnly, cancel);
         }
 
         var undo = new Stack<(string What, Action Do)>();
@@ -335,19 +335,20 @@ public static class DeviceService
             return;
         }
 
-        if (disk.Device != "disk" || disk.Path is null)
+        string? image = ImagePath(vm.Connection, (live ?? config)!);
+        if (disk.Device != "disk" || image is null)
         {
-            log.Warning($"{target} is a {disk.Device}{(disk.Path is null ? " without an image" : string.Empty)}: nothing was deleted.");
+            log.Warning($"{target} is a {disk.Device}{(image is null ? " without an image" : string.Empty)}: nothing was deleted.");
             return;
         }
 
         if (pendingLive)
         {
-            log.Warning($"'{disk.Path}' was not deleted: the running VM '{vm.Name}' still uses it until it stops.");
+            log.Warning($"'{image}' was not deleted: the running VM '{vm.Name}' still uses it until it stops.");
             return;
         }
 
-        DeleteImage(vm.Connection, disk.Path, log);
+        DeleteImage(vm.Connection, image, log, cancel);
     }
 
     /// <summary>Grows a disk: live (block resize) when the VM runs, else its volume. Never shrinks.</summary>
@@ -988,7 +989,7 @@ public static class DeviceService
     /// <summary>The virtual size of a local image that is in no pool (qcow2 header or file length); null when unknown.</summary>
     private static ulong? ProbeSize(KvmConnection conn, KvmVmDisk disk)
     {
-        if (conn.IsRemote || disk.Path is null || disk.SourceType is not (null or "file") || !File.Exists(disk.Path))
+        if (!conn.IsProvenLocal || disk.Path is null || disk.SourceType is not (null or "file") || !File.Exists(disk.Path))
         {
             return null;
         }
@@ -1016,21 +1017,21 @@ public static class DeviceService
             return (VolumeFormat(conn, vol) ?? "raw", vol.Type == 1 ? "block" : "file");
         }
 
-        if (!conn.IsRemote && path.StartsWith("/dev/", StringComparison.Ordinal) && File.Exists(path))
+        if (conn.IsProvenLocal && path.StartsWith("/dev/", StringComparison.Ordinal) && File.Exists(path))
         {
             return ("raw", "block");
         }
 
-        if (!conn.IsRemote && File.Exists(path))
+        if (conn.IsProvenLocal && File.Exists(path))
         {
             return (VmProvisioner.ProbeLocalImage(path).Format, "file");
         }
 
         throw new KvmOperationException("DiskNotFound",
-            $"The disk image '{path}' was found neither as a storage volume nor{(conn.IsRemote ? " (on a remote host only volumes can be checked)" : " as a file")} on {conn.HostName}.", path)
+            $"The disk image '{path}' was found neither as a storage volume nor{(conn.IsProvenLocal ? " as a file" : $" (only volumes can be checked: {conn.LocalityDetail})")} on {conn.HostName}.", path)
         {
             Kind = KvmErrorKind.NotFound,
-            Hint = conn.IsRemote ? "Put the image in a storage pool's folder on the host, or use -Volume." : "Check the path, or use -SizeBytes to create a new disk.",
+            Hint = !conn.IsProvenLocal ? "Put the image in a storage pool's folder on the host, or use -Volume." : "Check the path, or use -SizeBytes to create a new disk.",
         };
     }
 
@@ -1042,113 +1043,82 @@ public static class DeviceService
             return vol.Type == 1 ? "block" : "file";
         }
 
-        if (!conn.IsRemote && path.StartsWith('/') && File.Exists(path))
+        if (conn.IsProvenLocal && path.StartsWith('/') && File.Exists(path))
         {
             return path.StartsWith("/dev/", StringComparison.Ordinal) ? "block" : "file";
         }
 
         throw new KvmOperationException("MediaNotFound",
-            $"The image '{path}' was found neither as a storage volume nor{(conn.IsRemote ? " (on a remote host only volumes can be checked)" : " as a file")} on {conn.HostName}.", path)
+            $"The image '{path}' was found neither as a storage volume nor{(conn.IsProvenLocal ? " as a file" : $" (only volumes can be checked: {conn.LocalityDetail})")} on {conn.HostName}.", path)
         {
             Kind = KvmErrorKind.NotFound,
             Hint = "Give the absolute path of an ISO file on the host (or of a volume).",
         };
     }
 
-    /// <summary>Refuses to attach a writable image that a VM already uses (two writers corrupt it).</summary>
-    private static void CheckNotInUse(KvmConnection conn, KvmVm vm, string path, bool readOnly)
-    {
-        foreach ((string user, bool userWrites) in Users(conn, path))
-        {
-            if (user == vm.Name)
-            {
-                throw new KvmOperationException("DiskInUse", $"'{path}' is already attached to VM '{vm.Name}'.", path) { Kind = KvmErrorKind.InUse };
-            }
+    /// <summary>Refuses to attach an image as a second writer (or writable under a VM that reads it), per the host's usage graph.</summary>
+    private static void CheckNotInUse(KvmConnection conn, KvmVm vm, string path, bool readOnly, CancellationToken cancel)
+        => StorageUsage.Read(conn, cancel).RequireNoConflict(path, vm.Uuid, vm.Name, readOnly, shareable: false);
 
-            if (!readOnly || userWrites)
-            {
-                throw new KvmOperationException("DiskInUse", $"'{path}' is used by VM '{user}'; attaching it {(readOnly ? "while that VM writes to it" : "writable")} to '{vm.Name}' would corrupt it.", path)
-                {
-                    Kind = KvmErrorKind.InUse,
-                    Hint = "Use a copy of the image, or -ReadOnly on every VM that shares it.",
-                };
-            }
+    /// <summary>
+    /// What Remove-KvmVmDisk -DeleteVolume would do with the image of <paramref name="target"/>: delete it, or keep it because
+    /// another VM (or this VM's snapshots) uses it. Null when the disk has no image to delete (empty drive, CD-ROM).
+    /// </summary>
+    public static StorageDisposition? PlanImageDeletion(KvmVm vm, string target, CancellationToken cancel = default)
+    {
+        DomainDevices d = Read(vm);
+        if (FindPair(d, "disk", DiskKey, target) is not { } pair)
+        {
+            return null;
         }
+
+        XElement element = (pair.Live ?? pair.Config)!;
+        KvmVmDisk disk = DomainXml.ParseDisk(element);
+        StorageUsage usage = StorageUsage.Read(vm.Connection, cancel);
+        if (disk.Device != "disk" || ImagePath(vm.Connection, element) is not { } path)
+        {
+            return null;
+        }
+
+        // this disk's own attachment goes away; every other use (other VMs, this VM's snapshots) keeps the image
+        IReadOnlyList<StorageUse> users = usage.UsersOf(path).Where(u => !(u.VmUuid == vm.Uuid && u.Kind == StorageUseKind.Disk)).ToList();
+        return new StorageDisposition(path, usage.Identify(path), users.Count == 0, users);
     }
 
-    /// <summary>VMs (running or configured) whose disks are <paramref name="path"/> or are built on it (backing file); whether they write to it.</summary>
-    private static List<(string Vm, bool Writes)> Users(KvmConnection conn, string path)
+    /// <summary>The image of a disk element: its file or device, or the path of its volume (type='volume').</summary>
+    private static string? ImagePath(KvmConnection conn, XElement disk)
     {
-        var result = new List<(string, bool)>();
-        foreach (DomainRef other in conn.Invoke(c => c.ListAllDomains(ListDomainsFlags.None)))
+        XElement? source = disk.Element("source");
+        if (((string?)source?.Attribute("file") ?? (string?)source?.Attribute("dev")) is { Length: > 0 } direct)
         {
-            var xmls = new List<XElement>();
+            return direct;
+        }
+
+        if ((string?)source?.Attribute("pool") is { } pool && (string?)source?.Attribute("volume") is { } volume)
+        {
             try
             {
-                xmls.Add(Devices(conn.Invoke(c => c.GetDomainXml(other, DomainXmlFlags.None))));
-                if (other.Id >= 0 && conn.Invoke(c => c.IsDomainPersistent(other)))
-                {
-                    xmls.Add(Devices(conn.Invoke(c => c.GetDomainXml(other, DomainXmlFlags.Inactive))));
-                }
+                return conn.Invoke(c => c.LookupStorageVolume(pool, volume))?.Path;
             }
-            catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoDomain)
+            catch (LibvirtException e) when (!e.IsConnectionFailure)
             {
-                continue;   // removed meanwhile
-            }
-
-            bool uses = false, writes = false;
-            foreach (XElement disk in xmls.SelectMany(x => x.Elements("disk")))
-            {
-                KvmVmDisk parsed = DomainXml.ParseDisk(disk);
-                bool direct = parsed.Path == path;
-                bool backing = disk.Descendants("backingStore").Select(b => b.Element("source")).Any(s => (string?)s?.Attribute("file") == path || (string?)s?.Attribute("dev") == path)
-                    || (!direct && other.Id < 0 && parsed.Format == "qcow2" && parsed.Path is not null && BackingPath(conn, parsed.Path) == path);
-                if (direct || backing)
-                {
-                    uses = true;
-                    writes |= direct && !parsed.ReadOnly;
-                }
-            }
-
-            if (uses)
-            {
-                result.Add((other.Name, writes));
+                return null;
             }
         }
 
-        return result;
+        return null;
     }
 
-    private static string? BackingPath(KvmConnection conn, string path)
+    /// <summary>Deletes a detached disk image: its volume, or a file in no pool on a proven-local host. Never one any VM still uses.</summary>
+    private static void DeleteImage(KvmConnection conn, string path, IKvmLog log, CancellationToken cancel)
     {
-        StorageVolumeInfo? vol = SafeVolumeByPath(conn, path);
-        return vol is null ? null : (string?)XElement.Parse(conn.Invoke(c => c.GetStorageVolumeXml(vol))).Element("backingStore")?.Element("path");
-    }
-
-    /// <summary>Deletes a detached disk image: its volume, or a local file in no pool. Never one another VM still uses.</summary>
-    private static void DeleteImage(KvmConnection conn, string path, IKvmLog log)
-    {
-        List<(string Vm, bool Writes)> users = Users(conn, path);
+        IReadOnlyList<StorageUse> users = StorageUsage.Read(conn, cancel).UsersOf(path);
         if (users.Count > 0)
         {
-            log.Warning($"'{path}' was not deleted: VM {string.Join(", ", users.Select(u => $"'{u.Vm}'"))} still uses it.");
+            log.Warning($"'{path}' was kept: used by {string.Join(", ", users.Select(u => u.ToString()).Distinct())}.");
             return;
         }
 
-        StorageVolumeInfo? vol = SafeVolumeByPath(conn, path);
-        if (vol is not null)
-        {
-            log.Verbose($"Deleting volume '{vol.Name}' ({path}) from pool '{vol.Pool}'");
-            conn.Invoke(c => c.DeleteStorageVolume(vol));
-        }
-        else if (!conn.IsRemote && File.Exists(path) && (File.GetAttributes(path) & FileAttributes.Device) == 0 && !path.StartsWith("/dev/", StringComparison.Ordinal))
-        {
-            log.Verbose($"Deleting disk file {path} (in no storage pool)");
-            File.Delete(path);
-        }
-        else
-        {
-            log.Warning($"'{path}' is in no storage pool{(conn.IsRemote ? " and on another host" : string.Empty)}: it was not deleted.");
-        }
+        StorageUsage.DeleteImage(conn, path, log);
     }
 }

@@ -227,9 +227,9 @@ public static class HostService
         }
 
         bool isTestDriver = string.Equals(connection.Hypervisor, "TEST", StringComparison.OrdinalIgnoreCase);
-        bool localMachine = !connection.IsRemote && !isTestDriver;
+        bool localMachine = !isTestDriver && connection.IsProvenLocal;
         string? skipLocal = isTestDriver ? "the test driver does not use this machine's hardware"
-            : connection.IsRemote ? "local check; the connection is to another host" : null;
+            : !localMachine ? $"local check; the daemon is not proven to be this machine ({connection.LocalityDetail})" : null;
 
         KvmHardwareVirtualization hw = caps.CpuFeatures.Contains("vmx") ? KvmHardwareVirtualization.VTx
             : caps.CpuFeatures.Contains("svm") ? KvmHardwareVirtualization.AmdV

@@ -9,7 +9,7 @@ namespace KvmPS.Core.Services;
 /// watches for the daemon going away (keepalive + close callback) and reopens itself on the next call
 /// after a loss. Holds no handle visible to callers: everything goes through <see cref="Invoke{T}"/>.
 /// </summary>
-public sealed class KvmConnection : IDisposable
+public sealed partial class KvmConnection : IDisposable
 {
     private readonly object _lock = new();
     private readonly ILibvirtBackend _backend;

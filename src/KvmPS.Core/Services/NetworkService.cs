@@ -788,7 +788,7 @@ public static class NetworkService
 
     /// <summary>Only a local QEMU host's devices can be seen from here (the test driver's host is imaginary).</summary>
     private static bool CanSeeHostDevices(KvmConnection connection)
-        => !connection.IsRemote && string.Equals(connection.Hypervisor, "QEMU", StringComparison.OrdinalIgnoreCase) && Directory.Exists("/sys/class/net");
+        => string.Equals(connection.Hypervisor, "QEMU", StringComparison.OrdinalIgnoreCase) && Directory.Exists("/sys/class/net") && connection.IsProvenLocal;
 
     private static void CheckBridgeNameFree(KvmConnection connection, string bridge)
     {

@@ -165,10 +165,26 @@ public static class SnapshotService
         try
         {
             snapshot.Connection.Invoke(c => c.DeleteSnapshot(d, snapshot.Name, includeChildren ? SnapshotDeleteFlags.Children : SnapshotDeleteFlags.None));
-            foreach (string file in memoryFiles.Where(f => !snapshot.Connection.IsRemote && File.Exists(f)))
+            if (memoryFiles.Count > 0)
             {
-                log.Verbose($"Deleting the snapshot's memory file {file}");
-                File.Delete(file);
+                // the snapshot metadata is gone; a memory file is deleted only when nothing else refers to it, and as a plain
+                // file only on a daemon proven to be this machine
+                StorageUsage usage = StorageUsage.Read(snapshot.Connection);
+                foreach (StorageDisposition file in usage.Plan(memoryFiles, exceptVm: null))
+                {
+                    if (!file.Delete)
+                    {
+                        log.Warning($"Kept the memory file {file.Path}: {file.Reason}.");
+                    }
+                    else if (snapshot.Connection.IsProvenLocal && !File.Exists(file.Path))
+                    {
+                        log.Verbose($"The memory file {file.Path} is already gone");
+                    }
+                    else
+                    {
+                        StorageUsage.DeleteImage(snapshot.Connection, file.Path, log);
+                    }
+                }
             }
         }
         catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoDomainSnapshot)

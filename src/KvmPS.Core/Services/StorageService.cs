@@ -248,8 +248,8 @@ public static class StorageService
 
             connection.Invoke(c => c.RefreshStoragePool(name));
             IReadOnlyList<StorageVolumeInfo> volumes = connection.Invoke(c => c.ListStorageVolumes(name));
-            VolumeUsage usage = VolumeUsage.Read(connection, cancel);
-            var used = volumes.Select(v => (Volume: v, Users: usage.UsersOf(v.Path))).Where(x => x.Users.Count > 0).ToList();
+            StorageUsage usage = StorageUsage.Read(connection, cancel);
+            var used = volumes.Select(v => (Volume: v, Users: usage.UsersOf(v.Path))).Where(x => x.Users.Count > 0).ToList();   // any depth of any VM's chain
             if (used.Count > 0 && !force)
             {
                 if (startedHere)
@@ -258,16 +258,16 @@ public static class StorageService
                 }
 
                 throw new KvmOperationException("VolumeInUse",
-                    $"Storage pool '{name}' holds volumes used by VMs: {string.Join("; ", used.Select(u => $"{u.Volume.Name} by {string.Join(", ", u.Users)}"))}. Nothing was deleted.", name)
+                    $"Storage pool '{name}' holds volumes used by VMs: {string.Join("; ", used.Select(u => $"{u.Volume.Name} by {string.Join(", ", u.Users.Select(x => x.ToString()).Distinct())}"))}. Nothing was deleted.", name)
                 {
                     Kind = KvmErrorKind.InUse,
                     Hint = "Remove those disks from the VMs (or the VMs) first, or add -Force to delete the volumes anyway.",
                 };
             }
 
-            foreach ((StorageVolumeInfo v, IReadOnlyList<string> users) in used)
+            foreach ((StorageVolumeInfo v, IReadOnlyList<StorageUse> users) in used)
             {
-                log.Warning($"Deleting volume '{v.Name}' although VM(s) {string.Join(", ", users)} use it (-Force).");
+                log.Warning($"Deleting volume '{v.Name}' although {string.Join(", ", users.Select(u => u.ToString()).Distinct())} use it (-Force).");
             }
 
             foreach (StorageVolumeInfo v in volumes)
@@ -308,7 +308,7 @@ public static class StorageService
     // ------------------------------------------------------------------ volumes
 
     /// <summary>The volumes of a running pool, with format, backing store and (when <paramref name="usage"/> is given) users.</summary>
-    public static IReadOnlyList<KvmVolume> ListVolumes(KvmConnection connection, string pool, VolumeUsage? usage, CancellationToken cancel = default)
+    public static IReadOnlyList<KvmVolume> ListVolumes(KvmConnection connection, string pool, StorageUsage? usage, CancellationToken cancel = default)
     {
         IReadOnlyList<StorageVolumeInfo> infos = ListVolumeInfos(connection, pool);
         var result = new List<KvmVolume>(infos.Count);
@@ -333,7 +333,7 @@ public static class StorageService
     }
 
     /// <summary>A listed volume with its format, backing store and users; null when it was deleted since the listing.</summary>
-    public static KvmVolume? ReadVolume(KvmConnection connection, StorageVolumeInfo info, VolumeUsage? usage)
+    public static KvmVolume? ReadVolume(KvmConnection connection, StorageVolumeInfo info, StorageUsage? usage)
     {
         try
         {
@@ -346,7 +346,7 @@ public static class StorageService
     }
 
     /// <summary>The volume named <paramref name="name"/> in <paramref name="pool"/>; VolumeNotFound / StoragePoolNotFound otherwise.</summary>
-    public static KvmVolume GetVolume(KvmConnection connection, string pool, string name, VolumeUsage? usage)
+    public static KvmVolume GetVolume(KvmConnection connection, string pool, string name, StorageUsage? usage)
         => ToVolume(connection, RequireVolumeInfo(connection, pool, name), usage);
 
     /// <summary>
@@ -423,14 +423,14 @@ public static class StorageService
     }
 
     /// <summary>Deletes a volume; refuses one that a VM uses (per <paramref name="usage"/>) unless <paramref name="force"/>.</summary>
-    public static void RemoveVolume(KvmVolume volume, bool force, VolumeUsage usage, IKvmLog log)
+    public static void RemoveVolume(KvmVolume volume, bool force, StorageUsage usage, IKvmLog log)
     {
         StorageVolumeInfo info = RequireVolumeInfo(volume.Connection, volume.Pool, volume.Name);
-        IReadOnlyList<string> users = usage.UsersOf(info.Path);
+        IReadOnlyList<string> users = usage.UsersOf(info.Path).Select(u => u.ToString()).Distinct().ToList();
         if (users.Count > 0 && !force)
         {
             throw new KvmOperationException("VolumeInUse",
-                $"Volume '{volume.Pool}/{volume.Name}' ({info.Path}) is used by VM(s) {string.Join(", ", users)}. It was not deleted.", volume.Name)
+                $"Volume '{volume.Pool}/{volume.Name}' ({info.Path}) is used by {string.Join(", ", users)}. It was not deleted.", volume.Name)
             {
                 Kind = KvmErrorKind.InUse,
                 Hint = "Remove the disk from the VM(s) first, or add -Force to delete it anyway (the VMs then lose that disk).",
@@ -439,7 +439,7 @@ public static class StorageService
 
         if (users.Count > 0)
         {
-            log.Warning($"Deleting volume '{volume.Pool}/{volume.Name}' although VM(s) {string.Join(", ", users)} use it (-Force).");
+            log.Warning($"Deleting volume '{volume.Pool}/{volume.Name}' although {string.Join(", ", users)} use it (-Force).");
         }
 
         log.Verbose($"Deleting volume '{volume.Pool}/{volume.Name}' ({info.Path})");
@@ -831,7 +831,7 @@ public static class StorageService
         return devices.Count > 0 ? string.Join(", ", devices) : dir ?? name;
     }
 
-    internal static KvmVolume ToVolume(KvmConnection connection, StorageVolumeInfo v, VolumeUsage? usage)
+    internal static KvmVolume ToVolume(KvmConnection connection, StorageVolumeInfo v, StorageUsage? usage)
     {
         XElement x = XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(v)));
         string pool = v.Pool;
@@ -847,7 +847,7 @@ public static class StorageService
             AllocationBytes = v.AllocationBytes,
             PhysicalBytes = PhysicalOf(x),
             BackingStore = (string?)x.Element("backingStore")?.Element("path") is { Length: > 0 } b ? b : null,
-            UsedBy = usage?.UsersOf(v.Path) ?? [],
+            UsedBy = usage?.VmNamesUsing(v.Path) ?? [],
             Connection = connection,
         };
     }
@@ -991,8 +991,7 @@ public static class StorageService
         _ => null,
     };
 
-    private static bool IsLocal(KvmConnection connection)
-        => !connection.IsRemote && !string.Equals(connection.Hypervisor, "TEST", StringComparison.OrdinalIgnoreCase);
+    private static bool IsLocal(KvmConnection connection) => connection.IsProvenLocal;
 
     private static string TypeName(KvmStoragePoolType type) => type.ToString().ToLowerInvariant();
 
@@ -1072,145 +1071,5 @@ public static class StorageService
                 Kind = KvmErrorKind.InvalidArgument,
             };
         }
-    }
-}
-
-/// <summary>
-/// Which VMs use which paths: every disk (disk, cdrom, floppy, lun) of every VM, live and persistent configuration,
-/// including the disks' backing chains (from the live XML and from the volumes' backingStore). Read once, then asked per volume.
-/// </summary>
-public sealed class VolumeUsage
-{
-    private readonly Dictionary<string, SortedSet<string>> _byPath = new(StringComparer.Ordinal);
-
-    private VolumeUsage()
-    {
-    }
-
-    /// <summary>Names of the VMs that use <paramref name="path"/>, sorted.</summary>
-    public IReadOnlyList<string> UsersOf(string path) => _byPath.TryGetValue(path, out SortedSet<string>? users) ? users.ToArray() : [];
-
-    /// <summary>Reads every VM's XML once (two for running VMs) plus the volume XML along backing chains.</summary>
-    public static VolumeUsage Read(KvmConnection connection, CancellationToken cancel = default)
-    {
-        var usage = new VolumeUsage();
-        var backingOf = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var volumePaths = new Dictionary<(string Pool, string Name), string?>();
-        IReadOnlyList<DomainRef> domains = connection.Invoke(c => c.ListAllDomains(ListDomainsFlags.None));
-        // All XML in two bulk reads (pipelined by the managed backend): live, and the next-start config of running VMs.
-        IReadOnlyList<string?> live = connection.Invoke(c => c.GetDomainXmls(domains, DomainXmlFlags.None));
-        DomainRef[] running = domains.Where(d => d.Id >= 0).ToArray();
-        IReadOnlyList<string?> inactive = running.Length == 0 ? [] : connection.Invoke(c => c.GetDomainXmls(running, DomainXmlFlags.Inactive));
-        var inactiveByUuid = new Dictionary<Guid, string?>();
-        for (int i = 0; i < running.Length; i++)
-        {
-            inactiveByUuid[running[i].Uuid] = inactive[i];
-        }
-
-        for (int n = 0; n < domains.Count; n++)
-        {
-            DomainRef d = domains[n];
-            cancel.ThrowIfCancellationRequested();
-            if (live[n] is not { } liveXml)
-            {
-                continue;   // undefined meanwhile
-            }
-
-            var xmls = new List<string> { liveXml };
-            if (inactiveByUuid.TryGetValue(d.Uuid, out string? next) && next is not null)
-            {
-                xmls.Add(next);
-            }
-
-            var paths = new HashSet<string>(StringComparer.Ordinal);
-            foreach (string xml in xmls)
-            {
-                foreach (XElement disk in XElement.Parse(xml).Element("devices")?.Elements("disk") ?? [])
-                {
-                    foreach (XElement source in disk.DescendantsAndSelf().Where(e => e.Name == "disk" || e.Name == "backingStore").Select(e => e.Element("source")).OfType<XElement>())
-                    {
-                        if (PathOf(connection, source, volumePaths) is { } p)
-                        {
-                            paths.Add(p);
-                        }
-                    }
-                }
-            }
-
-            var queue = new Queue<string>(paths);
-            while (queue.Count > 0)
-            {
-                string p = queue.Dequeue();
-                if (BackingOf(connection, p, backingOf) is { } b && paths.Add(b))
-                {
-                    queue.Enqueue(b);
-                }
-            }
-
-            foreach (string p in paths)
-            {
-                if (!usage._byPath.TryGetValue(p, out SortedSet<string>? users))
-                {
-                    usage._byPath[p] = users = new SortedSet<string>(StringComparer.Ordinal);
-                }
-
-                users.Add(d.Name);
-            }
-        }
-
-        return usage;
-    }
-
-    private static string? PathOf(KvmConnection connection, XElement source, Dictionary<(string Pool, string Name), string?> volumePaths)
-    {
-        if (((string?)source.Attribute("file") ?? (string?)source.Attribute("dev") ?? (string?)source.Attribute("dir")) is { Length: > 0 } direct)
-        {
-            return direct;
-        }
-
-        if ((string?)source.Attribute("pool") is { } pool && (string?)source.Attribute("volume") is { } volume)
-        {
-            if (!volumePaths.TryGetValue((pool, volume), out string? path))
-            {
-                try
-                {
-                    path = connection.Invoke(c => c.LookupStorageVolume(pool, volume))?.Path;
-                }
-                catch (LibvirtException)
-                {
-                    path = null;   // pool gone or inactive: it cannot be one of the volumes being listed
-                }
-
-                volumePaths[(pool, volume)] = path;
-            }
-
-            return path;
-        }
-
-        return null;
-    }
-
-    private static string? BackingOf(KvmConnection connection, string path, Dictionary<string, string?> cache)
-    {
-        if (cache.TryGetValue(path, out string? known))
-        {
-            return known;
-        }
-
-        string? backing = null;
-        try
-        {
-            if (connection.Invoke(c => c.LookupStorageVolumeByPath(path)) is { } v)
-            {
-                backing = (string?)XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(v))).Element("backingStore")?.Element("path");
-            }
-        }
-        catch (LibvirtException)
-        {
-            backing = null;   // not a volume libvirt can read now: its chain is unknown
-        }
-
-        cache[path] = string.IsNullOrEmpty(backing) ? null : backing;
-        return cache[path];
     }
 }

@@ -174,101 +174,21 @@ public static class VmChanges
     }
 
     /// <summary>
-    /// Disks Remove-KvmVm -RemoveStorage would delete: the VM's own writable file disks. Never CD-ROMs, block
-    /// devices, base images, a disk another VM attaches, or a disk another VM's overlay is built on.
+    /// What Remove-KvmVm -RemoveStorage does with each of the VM's own images (<see cref="StorageUsage.OwnedBy"/>): delete it,
+    /// or keep it because another VM uses it (attached live or configured, any depth of a backing chain, a snapshot).
     /// </summary>
-    public static IReadOnlyList<string> OwnedDiskPaths(KvmVm vm, IKvmLog? log = null)
+    public static IReadOnlyList<StorageDisposition> PlanStorageRemoval(KvmVm vm, CancellationToken cancel = default)
     {
-        DomainConfig config = DomainXml.Parse(vm.Connection.Invoke(c => c.GetDomainXml(vm.Ref, DomainXmlFlags.Inactive)));
-        var mine = config.Disks
-            .Where(d => d.Device == "disk" && !d.ReadOnly && d.Path is not null && d.SourceType is null or "file")
-            .Select(d => d.Path!).ToList();
-
-        // The cloud-init seed New-KvmVm built for this VM is its own too (never an ISO the user attached).
-        mine.AddRange(config.Disks.Where(d => d.Device == "cdrom" && d.Path is not null
-            && Path.GetFileName(d.Path).Equals($"{VmProvisioner.SafeFileName(vm.Name)}.cidata.iso", StringComparison.Ordinal)).Select(d => d.Path!));
-
-        // External snapshots made the VM's disks a chain of its own files, plus memory files: those are its own too.
-        foreach (SnapshotData snap in vm.Connection.Invoke(c => c.ListSnapshots(vm.Ref)))
-        {
-            System.Xml.Linq.XElement root = System.Xml.Linq.XElement.Parse(snap.Xml);
-            if ((string?)root.Element("memory")?.Attribute("snapshot") == "external" && (string?)root.Element("memory")?.Attribute("file") is { } mem)
-            {
-                mine.Add(mem);
-            }
-
-            foreach (System.Xml.Linq.XElement d in root.Element("disks")?.Elements("disk") ?? [])
-            {
-                if ((string?)d.Attribute("snapshot") == "external" && (string?)d.Element("source")?.Attribute("file") is { } overlay)
-                {
-                    mine.Add(overlay);
-                }
-            }
-
-            if (root.Element("domain") is { } inner && (string?)root.Element("disks")?.Elements("disk").FirstOrDefault(x => (string?)x.Attribute("snapshot") == "external")?.Attribute("name") is not null)
-            {
-                DomainConfig before = DomainXml.Parse(inner.ToString());
-                mine.AddRange(before.Disks.Where(d => d.Device == "disk" && !d.ReadOnly && d.Path is not null && d.SourceType is null or "file").Select(d => d.Path!));
-            }
-        }
-
-        mine = mine.Distinct(StringComparer.Ordinal).ToList();
-        if (mine.Count == 0)
-        {
-            return mine;
-        }
-
-        foreach (DomainRef other in vm.Connection.Invoke(c => c.ListAllDomains(ListDomainsFlags.None)))
-        {
-            if (other.Uuid == vm.Uuid)
-            {
-                continue;
-            }
-
-            DomainConfig oc;
-            try
-            {
-                oc = DomainXml.Parse(vm.Connection.Invoke(c => c.GetDomainXml(other, DomainXmlFlags.Inactive)));
-            }
-            catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoDomain)
-            {
-                continue;   // removed meanwhile: it uses nothing any more
-            }
-
-            foreach (KvmVmDisk d in oc.Disks.Where(d => d.Path is not null))
-            {
-                if (mine.Remove(d.Path!))
-                {
-                    log?.Warning($"Disk '{d.Path}' is also attached to VM '{other.Name}': it is kept.");
-                }
-
-                string? backing = BackingPath(vm.Connection, d.Path!);
-                if (backing is not null && mine.Remove(backing))
-                {
-                    log?.Warning($"Disk '{backing}' is the base image of VM '{other.Name}' ({d.Path}): it is kept.");
-                }
-            }
-        }
-
-        return mine;
+        StorageUsage usage = StorageUsage.Read(vm.Connection, cancel);
+        return usage.Plan(usage.OwnedBy(vm.Uuid, vm.Name), vm.Uuid);
     }
 
-    private static string? BackingPath(KvmConnection connection, string path)
-    {
-        try
-        {
-            StorageVolumeInfo? vol = connection.Invoke(c => c.LookupStorageVolumeByPath(path));
-            return vol is null ? null
-                : (string?)System.Xml.Linq.XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(vol))).Element("backingStore")?.Element("path");
-        }
-        catch (LibvirtException e) when (!e.IsConnectionFailure && e.Code != LibvirtErrorCode.ConnectionLost)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>Undefines the VM (powering it off first when <paramref name="force"/>), then deletes <paramref name="diskPaths"/>.</summary>
-    public static void Remove(KvmVm vm, bool force, IReadOnlyList<string> diskPaths, IKvmLog log)
+    /// <summary>
+    /// Undefines the VM (powering it off first when <paramref name="force"/>), then deletes the images <paramref name="storage"/>
+    /// marks for deletion, each checked again once the VM is gone (an image another VM took meanwhile is kept); writes a
+    /// warning for each kept image.
+    /// </summary>
+    public static void Remove(KvmVm vm, bool force, IReadOnlyList<StorageDisposition> storage, IKvmLog log)
     {
         KvmVm now = VmService.Refresh(vm);
         KvmConnection conn = vm.Connection;
@@ -318,26 +238,27 @@ public static class VmChanges
             return;
         }
 
-        var failed = new List<string>();
-        foreach (string path in diskPaths)
+        foreach (StorageDisposition kept in storage.Where(x => !x.Delete))
         {
+            log.Warning($"Kept {kept.Path}: {kept.Reason}.");
+        }
+
+        var failed = new List<string>();
+        List<StorageDisposition> doomed = storage.Where(x => x.Delete).ToList();
+        StorageUsage? usage = doomed.Count == 0 ? null : StorageUsage.Read(conn);
+        foreach (StorageDisposition item in doomed)
+        {
+            string path = item.Path;
             try
             {
-                StorageVolumeInfo? vol = conn.Invoke(c => c.LookupStorageVolumeByPath(path));
-                if (vol is not null)
+                IReadOnlyList<StorageUse> users = usage!.UsersOf(path);
+                if (users.Count > 0)
                 {
-                    log.Verbose($"Deleting volume '{vol.Name}' ({path})");
-                    conn.Invoke(c => c.DeleteStorageVolume(vol));
+                    log.Warning($"Kept {path}: {new StorageDisposition(path, item.Identity, false, users).Reason} (since the command was planned).");
+                    continue;
                 }
-                else if (!conn.IsRemote && File.Exists(path) && (File.GetAttributes(path) & FileAttributes.Device) == 0)
-                {
-                    log.Verbose($"Deleting disk file {path} (in no storage pool)");
-                    File.Delete(path);
-                }
-                else
-                {
-                    log.Warning($"Disk '{path}' is in no storage pool{(conn.IsRemote ? " and on another host" : string.Empty)}: it was not deleted.");
-                }
+
+                StorageUsage.DeleteImage(conn, path, log);
             }
             catch (Exception e) when (e is LibvirtException { IsConnectionFailure: false } or IOException or UnauthorizedAccessException)
             {

@@ -222,6 +222,8 @@ public static class VmProvisioner
 
     private sealed class Planner(KvmConnection connection, VmSpec spec, IKvmLog log)
     {
+        private StorageUsage? _usage;
+
         /// <summary>Where the cloud-init seed goes (pool, volume name, index of its CD-ROM in the disks).</summary>
         public (string Pool, string Name, int DiskIndex)? Seed { get; private set; }
 
@@ -298,6 +300,11 @@ public static class VmProvisioner
                     if (d.Path is not null)
                     {
                         disk = disk with { Path = d.Path, Format = d.Format ?? ExistingFormat(d.Path, cdrom) };
+                        if (!cdrom)
+                        {
+                            // never a second writer: an image another VM writes, or reads as a backing file, is refused (DiskInUse)
+                            (_usage ??= StorageUsage.Read(connection)).RequireNoConflict(d.Path, null, spec.Name, d.ReadOnly, shareable: false);
+                        }
                     }
                     else
                     {
@@ -476,14 +483,14 @@ public static class VmProvisioner
                 return (vol.Path, fmt ?? "raw", vol.CapacityBytes);
             }
 
-            if (!connection.IsRemote && baseImage.StartsWith('/') && File.Exists(baseImage))
+            if (connection.IsProvenLocal && baseImage.StartsWith('/') && File.Exists(baseImage))
             {
                 (string format, ulong size) = ProbeLocalImage(baseImage);
                 return (baseImage, format, size);
             }
 
             throw new KvmOperationException("BaseImageNotFound",
-                $"The base image '{baseImage}' was found neither as a volume nor{(connection.IsRemote ? " (on a remote host only volumes count)" : " as a file")}.", baseImage)
+                $"The base image '{baseImage}' was found neither as a volume nor{(connection.IsProvenLocal ? " as a file" : $" (only volumes count: {connection.LocalityDetail})")}.", baseImage)
             {
                 Hint = "Give a file path on the host or pool/volume.",
             };
@@ -498,7 +505,7 @@ public static class VmProvisioner
                     is { } f && f != "iso" ? f : "raw";
             }
 
-            if (!connection.IsRemote && File.Exists(path))
+            if (connection.IsProvenLocal && File.Exists(path))
             {
                 return cdrom ? "raw" : ProbeLocalImage(path).Format;
             }

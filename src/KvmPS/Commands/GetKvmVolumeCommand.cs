@@ -97,7 +97,7 @@ public sealed class GetKvmVolumeCommand : KvmStoragePoolBaseCommand
                     return;
                 }
 
-                VolumeUsage usage = UsageOf(connection);
+                StorageUsage usage = UsageOf(connection);
                 foreach (StorageVolumeInfo info in selected)
                 {
                     CancelToken.ThrowIfCancellationRequested();

@@ -29,6 +29,9 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter Start { get; set; }
 
+    [Parameter]
+    public SwitchParameter CopyStorage { get; set; }
+
     protected override void ProcessConnection(KvmConnection connection)
     {
         string file = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
@@ -51,9 +54,19 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
                 spec.Name = Name ?? spec.Name;
                 spec.Start = Start;
                 VmSpecValidator.Validate(spec);
-                if (ShouldProcess($"{spec.Name} on {connection.HostName ?? connection.Uri}", $"Import VM from {file}"))
+                string copying = CopyStorage ? " (its disk images copied to new volumes)" : string.Empty;
+                if (ShouldProcess($"{spec.Name} on {connection.HostName ?? connection.Uri}", $"Import VM from {file}{copying}"))
                 {
-                    WriteObject(VmProvisioner.Create(connection, spec, this, CancelToken));
+                    IReadOnlyList<KvmVolume> copies = CopyStorage ? VmImport.CopyDisks(connection, spec, this, CancelToken) : [];
+                    try
+                    {
+                        WriteObject(VmProvisioner.Create(connection, spec, this, CancelToken));
+                    }
+                    catch
+                    {
+                        VmImport.DeleteCopies(connection, copies, this);
+                        throw;
+                    }
                 }
             }
         }
@@ -104,13 +117,29 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
             throw new KvmOperationException("VmExists", $"VM '{same.Name}' on {connection.Uri} already has UUID {uuid}.", name) { Hint = "Use -GenerateNewId." };
         }
 
-        if (!ShouldProcess($"{name} on {connection.HostName ?? connection.Uri}", "Import VM (define from XML)"))
+        if (!CopyStorage)
+        {
+            VmImport.CheckDisks(connection, root, name, CancelToken);   // DiskInUse: another VM writes one of its images
+        }
+
+        if (!ShouldProcess($"{name} on {connection.HostName ?? connection.Uri}", CopyStorage ? "Import VM (define from XML; its disk images copied to new volumes)" : "Import VM (define from XML)"))
         {
             return;
         }
 
-        WriteVerbose($"Defining VM '{name}' from XML");
-        DomainRef defined = connection.Invoke(c => c.DefineDomain(root.ToString(), 0));
+        IReadOnlyList<KvmVolume> copies = CopyStorage ? VmImport.CopyDisks(connection, root, name, this, CancelToken) : [];
+        DomainRef defined;
+        try
+        {
+            WriteVerbose($"Defining VM '{name}' from XML");
+            defined = connection.Invoke(c => c.DefineDomain(root.ToString(), 0));
+        }
+        catch
+        {
+            VmImport.DeleteCopies(connection, copies, this);
+            throw;
+        }
+
         if (Start)
         {
             try
@@ -120,6 +149,7 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
             catch (LibvirtException)
             {
                 connection.Invoke(c => c.UndefineDomain(defined, DomainUndefineFlags.None));
+                VmImport.DeleteCopies(connection, copies, this);
                 throw;
             }
         }

@@ -10,7 +10,7 @@ namespace KvmPS.Commands;
 /// </summary>
 public abstract class KvmStoragePoolBaseCommand : KvmCmdlet
 {
-    private readonly Dictionary<KvmConnection, VolumeUsage> _usage = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<KvmConnection, StorageUsage> _usage = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>"pool on host": the ShouldProcess target of a pool.</summary>
     protected static string Describe(KvmStoragePool pool) => $"{pool.Name} on {pool.Connection.HostName ?? pool.Connection.Uri}";
@@ -19,12 +19,12 @@ public abstract class KvmStoragePoolBaseCommand : KvmCmdlet
     protected static string Describe(KvmVolume volume) => $"{volume.Pool}/{volume.Name} on {volume.Connection.HostName ?? volume.Connection.Uri}";
 
     /// <summary>Which VMs use which paths on the connection: read on first need, then reused for the rest of this invocation.</summary>
-    protected VolumeUsage UsageOf(KvmConnection connection)
+    protected StorageUsage UsageOf(KvmConnection connection)
     {
-        if (!_usage.TryGetValue(connection, out VolumeUsage? usage))
+        if (!_usage.TryGetValue(connection, out StorageUsage? usage))
         {
             WriteVerbose($"Reading the disks of every VM on {connection.Uri} to find which volumes are in use");
-            _usage[connection] = usage = VolumeUsage.Read(connection, CancelToken);
+            _usage[connection] = usage = StorageUsage.Read(connection, CancelToken);
         }
 
         return usage;

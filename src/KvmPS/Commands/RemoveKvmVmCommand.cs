@@ -19,16 +19,19 @@ public sealed class RemoveKvmVmCommand : KvmVmBatchCmdlet
 
     protected override Action<VmWorkContext>? Plan(KvmVm vm)
     {
-        IReadOnlyList<string> disks = RemoveStorage ? VmChanges.OwnedDiskPaths(vm, this) : [];
-        string action = RemoveStorage
-            ? disks.Count == 0 ? "Remove VM (it has no disks of its own to delete)" : $"Remove VM and delete its disks: {string.Join(", ", disks)}"
-            : "Remove VM (disks are kept)";
+        IReadOnlyList<StorageDisposition> storage = RemoveStorage ? VmChanges.PlanStorageRemoval(vm, CancelToken) : [];
+        List<StorageDisposition> delete = storage.Where(s => s.Delete).ToList();
+        List<StorageDisposition> keep = storage.Where(s => !s.Delete).ToList();
+        string kept = keep.Count == 0 ? string.Empty : "; " + string.Join("; ", keep.Select(k => $"kept: {k.Path} ({k.Reason})"));
+        string action = !RemoveStorage ? "Remove VM (disks are kept)"
+            : delete.Count == 0 ? $"Remove VM (it has no disks of its own to delete){kept}"
+            : $"Remove VM and delete its disks: {string.Join(", ", delete.Select(d => d.Path))}{kept}";
         if (!ShouldProcess(Describe(vm), action))
         {
             return null;
         }
 
         bool force = Force;
-        return context => VmChanges.Remove(vm, force, disks, context);
+        return context => VmChanges.Remove(vm, force, storage, context);
     }
 }

@@ -59,13 +59,17 @@ public sealed class RemoveKvmVmDiskCommand : KvmVmCmdlet
     private void Remove(KvmVm vm, string target, string? path)
     {
         string image = path is null ? string.Empty : $" ({path})";
-        string action = DeleteVolume ? $"Remove disk {target} and delete its image{image}" : $"Remove disk {target}{image} (the image is kept)";
+        StorageDisposition? plan = DeleteVolume ? DeviceService.PlanImageDeletion(vm, target, CancelToken) : null;
+        string action = !DeleteVolume ? $"Remove disk {target}{image} (the image is kept)"
+            : plan is null ? $"Remove disk {target}{image} (it has no image to delete)"
+            : plan.Delete ? $"Remove disk {target} and delete its image ({plan.Path})"
+            : $"Remove disk {target}; kept: {plan.Path} ({plan.Reason})";
         if (!ShouldProcess(Describe(vm), action))
         {
             return;
         }
 
-        if (DeleteVolume && path is not null && !(Force || ShouldContinue($"Delete '{path}' ({target} of VM '{vm.Name}') permanently? Its data cannot be recovered.", "Delete disk image")))
+        if (plan is { Delete: true } && !(Force || ShouldContinue($"Delete '{plan.Path}' ({target} of VM '{vm.Name}') permanently? Its data cannot be recovered.", "Delete disk image")))
         {
             return;
         }

@@ -23,7 +23,12 @@ public sealed class RemoveKvmVolumeCommand : KvmVolumeTargetCommand
 
     protected override void ProcessVolume(KvmVolume volume)
     {
-        if (!ShouldProcess(Describe(volume), $"Delete volume and its data ({volume.Path})"))
+        IReadOnlyList<StorageUse> users = UsageOf(volume.Connection).UsersOf(volume.Path);
+        string usedBy = string.Join(", ", users.Select(u => u.ToString()).Distinct());
+        string action = users.Count == 0 ? $"Delete volume and its data ({volume.Path})"
+            : Force ? $"Delete volume and its data ({volume.Path}) although it is used by {usedBy} (-Force)"
+            : $"Keep volume ({volume.Path}): used by {usedBy}; it is only deleted with -Force";
+        if (!ShouldProcess(Describe(volume), action))
         {
             return;
         }
