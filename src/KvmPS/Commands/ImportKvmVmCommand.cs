@@ -13,6 +13,10 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVm))]
 public sealed class ImportKvmVmCommand : KvmCmdlet
 {
+    protected override bool CreatesOnOneHost => true;
+
+    protected override object? CreationTarget => Path;
+
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
@@ -109,21 +113,37 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
             return;
         }
 
-        WriteVerbose($"Defining VM '{name}' from XML");
-        DomainRef defined = connection.Invoke(c => c.DefineDomain(root.ToString(), 0));
-        if (Start)
+        // the UUID is fixed before the define, so a define that was given up (Ctrl+C, timeout) can still be undone exactly
+        if (!Guid.TryParse((string?)root.Element("uuid"), out Guid id))
         {
-            try
-            {
-                connection.Invoke(c => c.CreateDomain(defined, 0));
-            }
-            catch (LibvirtException)
-            {
-                connection.Invoke(c => c.UndefineDomain(defined, DomainUndefineFlags.None));
-                throw;
-            }
+            id = Guid.NewGuid();
+            root.Element("uuid")?.Remove();
+            root.Element("name")!.AddAfterSelf(new XElement("uuid", id.ToString("D")));
         }
 
-        WriteObject(VmService.GetByUuid(connection, defined.Uuid));
+        WriteVerbose($"Defining VM '{name}' from XML");
+        var undo = new UndoLog(this);
+        try
+        {
+            DomainRef defined = undo.Call(connection, $"remove VM {name}", c => c.DefineDomain(root.ToString(), 0),
+                d => VmProvisioner.UndefineIfPresent(connection, d.Uuid, keepNvram: true), () => VmProvisioner.UndefineIfPresent(connection, id, keepNvram: true));
+            if (Start)
+            {
+                undo.Call(connection, $"stop VM {name}", c =>
+                {
+                    c.CreateDomain(defined, 0);
+                    return true;
+                }, _ => VmProvisioner.UndefineIfPresent(connection, id, keepNvram: true));
+            }
+
+            KvmVm? vm = VmService.GetByUuid(connection, defined.Uuid);
+            undo.Commit();
+            WriteObject(vm);
+        }
+        catch (Exception)
+        {
+            undo.Rollback();
+            throw;
+        }
     }
 }
