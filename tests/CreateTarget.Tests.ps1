@@ -26,12 +26,15 @@ BeforeAll {
 
     # What a name left behind on one connection: VMs, networks, pools, volumes in any pool.
     function Get-Leftovers($Connection, [string] $Name) {
-        @(Get-KvmVm -Connection $Connection -Name "$Name*").Name
-        @(Get-KvmNetwork -Connection $Connection -Name "$Name*").Name
-        @(Get-KvmStoragePool -Connection $Connection -Name "$Name*").Name
-        foreach ($p in Get-KvmStoragePool -Connection $Connection | Where-Object State -EQ 'Running') {
-            @(Get-KvmVolume -Connection $Connection -Pool $p.Name -Name "$Name*" -ErrorAction SilentlyContinue).Name
-        }
+        $found = @(
+            Get-KvmVm -Connection $Connection -Name "$Name*"
+            Get-KvmNetwork -Connection $Connection -Name "$Name*"
+            Get-KvmStoragePool -Connection $Connection -Name "$Name*"
+            foreach ($p in Get-KvmStoragePool -Connection $Connection | Where-Object State -EQ 'Running') {
+                Get-KvmVolume -Connection $Connection -Pool $p.Name -Name "$Name*" -ErrorAction SilentlyContinue
+            }
+        )
+        @($found | Where-Object { $_ } | ForEach-Object Name)
     }
 }
 

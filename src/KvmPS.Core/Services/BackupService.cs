@@ -304,6 +304,7 @@ public static class BackupService
                 newPaths[disk.Target] = file;
             }
 
+            cancel.ThrowIfCancellationRequested();
             connection.Invoke(c => c.RefreshStoragePool(poolName));
             XElement domain = XElement.Parse(File.ReadAllText(Path.Combine(backup.Path, "domain.xml")));
             domain.SetElementValue("name", name);
