@@ -518,13 +518,13 @@ public static class BackupService
             {
                 conn.Invoke(c => c.AbortJob(vm.Ref));
             }
+
+            WaitJobGone(vm);
         }
         catch (LibvirtException e) when (e.Code is LibvirtErrorCode.OperationInvalid or LibvirtErrorCode.NoDomain)
         {
-            // the job ended meanwhile, or the VM is not running
+            // the job ended meanwhile, or the VM is not running (then it has no job)
         }
-
-        WaitJobGone(vm);
         if (checkpoint is not null && conn.Invoke(c => c.ListCheckpointNames(vm.Ref)).Contains(checkpoint))
         {
             conn.Invoke(c => c.DeleteCheckpoint(vm.Ref, checkpoint, 0));
