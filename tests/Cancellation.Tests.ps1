@@ -180,6 +180,43 @@ Describe 'Cancellation leaves nothing' -Tag System {
         Disconnect-KvmHost $c
     }
 
+    It 'Import-KvmVolume given up by -OperationTimeoutSec while the volume is created: no volume is left once it lands' {
+        $c = Connect-KvmHost $Uri -NotDefault -KeepAliveIntervalSec 0 -OperationTimeoutSec 2
+        $null = Get-KvmStoragePool -Connection $c -Name $Pool
+        $name = "$Prefix-imported"
+        $file = Join-Path $Dir 'upload.img'
+        [IO.File]::WriteAllBytes($file, [byte[]]::new(1MB))
+        $run = Start-Hooked Import-KvmVolume @{ Connection = $c; Path = $file; Pool = $Pool; Name = $name } "Creating volume '$name'" $DaemonPid
+        $errors = Wait-Hooked $run
+        Resume-Daemon
+        $errors.Count | Should -Be 1
+        $errors[0].FullyQualifiedErrorId | Should -BeLike 'OperationTimeout,*'
+        Wait-Settled
+        $null = Invoke-Virsh pool-refresh $Pool
+        (Invoke-Virsh vol-list $Pool) -join "`n" | Should -Not -Match ([regex]::Escape($name))
+        Test-Path "$Dir/pool/$name" | Should -BeFalse
+        Disconnect-KvmHost $c
+    }
+
+    It 'Copy-KvmVolume given up by -OperationTimeoutSec during the clone: the copy is deleted once the clone lands' {
+        $source = "$Prefix-source"
+        $null = Invoke-Virsh vol-create-as $Pool $source 4M --format raw
+        $c = Connect-KvmHost $Uri -NotDefault -KeepAliveIntervalSec 0 -OperationTimeoutSec 2
+        $name = "$Prefix-copy"
+        $run = Start-Hooked Copy-KvmVolume @{ Connection = $c; Pool = $Pool; Name = $source; Destination = $name } "to $Pool/$name" $DaemonPid
+        $errors = Wait-Hooked $run
+        Resume-Daemon
+        $errors.Count | Should -Be 1
+        $errors[0].FullyQualifiedErrorId | Should -BeLike 'OperationTimeout,*'
+        Wait-Settled
+        $null = Invoke-Virsh pool-refresh $Pool
+        $volumes = (Invoke-Virsh vol-list $Pool) -join "`n"
+        $volumes | Should -Not -Match ([regex]::Escape($name))
+        $volumes | Should -Match ([regex]::Escape($source))
+        Test-Path "$Dir/pool/$name" | Should -BeFalse
+        Disconnect-KvmHost $c
+    }
+
     It 'New-KvmVm given up during the define (-OperationTimeoutSec): no VM is left once the define lands' {
         $c = Connect-KvmHost $Uri -NotDefault -KeepAliveIntervalSec 0 -OperationTimeoutSec 2
         $null = Get-KvmHost -Connection $c
