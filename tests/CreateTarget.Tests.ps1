@@ -51,6 +51,18 @@ Describe 'Creating with two default connections' -Tag TestDriver {
         @(Get-KvmConnection).Count | Should -Be 2
     }
     AfterEach {
+        # should a regression create on both hosts, nothing of it outlives the test
+        foreach ($n in $script:Made) {
+            foreach ($c in $a, $b) {
+                Get-KvmVm -Connection $c -Name "$n*" -ErrorAction SilentlyContinue | Remove-KvmVm -Confirm:$false -ErrorAction SilentlyContinue
+                Get-KvmNetwork -Connection $c -Name "$n*" -ErrorAction SilentlyContinue | Remove-KvmNetwork -Confirm:$false -ErrorAction SilentlyContinue
+                foreach ($p in Get-KvmStoragePool -Connection $c -ErrorAction SilentlyContinue | Where-Object State -EQ 'Running') {
+                    Get-KvmVolume -Connection $c -Pool $p.Name -Name "$n*" -ErrorAction SilentlyContinue | Remove-KvmVolume -Confirm:$false -ErrorAction SilentlyContinue
+                }
+                Get-KvmStoragePool -Connection $c -Name "$n*" -ErrorAction SilentlyContinue | Remove-KvmStoragePool -Confirm:$false -ErrorAction SilentlyContinue
+            }
+        }
+        $script:Made = @()
         Get-KvmConnection | Disconnect-KvmHost -ErrorAction SilentlyContinue
     }
 
@@ -58,6 +70,7 @@ Describe 'Creating with two default connections' -Tag TestDriver {
         @{ Index = 0 }, @{ Index = 1 }, @{ Index = 2 }, @{ Index = 3 }, @{ Index = 4 }, @{ Index = 5 }, @{ Index = 6 }, @{ Index = 7 }
     ) {
         $name = New-TestName 'amb'
+        $script:Made = @($name)
         $call = (Get-CreatingCalls $name)[$Index]
         $p = $call.Parameters
         $out = & $call.Command @p -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err
@@ -75,6 +88,7 @@ Describe 'Creating with two default connections' -Tag TestDriver {
 
     It 'is a per-record error: each piped VM name is refused on its own, and the pipeline goes on' {
         $names = (New-TestName 'p1'), (New-TestName 'p2')
+        $script:Made = $names
         $out = $names | ForEach-Object { [pscustomobject]@{ Name = $_ } } | New-KvmVm -MemoryBytes 64MB -NoNetwork -ErrorAction SilentlyContinue -ErrorVariable err
         $out | Should -BeNullOrEmpty
         $err.Count | Should -Be 2
