@@ -52,6 +52,17 @@ internal static class ErrorRecords
         };
     }
 
+    /// <summary>A creating cmdlet without -Connection while several hosts are connected: AmbiguousConnection.</summary>
+    public static ErrorRecord AmbiguousConnection(string command, object? target, IEnumerable<string> hosts)
+    {
+        string list = string.Join(", ", hosts.Select(h => $"'{h}'"));
+        string message = $"{command} creates on one host, but {list} are all default connections (Connect-KvmHost). Nothing was created.";
+        return new ErrorRecord(new ArgumentException(message, "Connection"), "AmbiguousConnection", ErrorCategory.InvalidArgument, target)
+        {
+            ErrorDetails = new ErrorDetails(message) { RecommendedAction = $"Pass -Connection to name the host to create on (one of {list})." },
+        };
+    }
+
     /// <summary>VmNotFound for a name, id or UUID the user gave (<paramref name="what"/>: "named 'x'", "with id 5").</summary>
     public static ErrorRecord VmNotFound(object input, string what, string uri)
         => new(new ItemNotFoundException($"No VM {what} on {uri}."), "VmNotFound", ErrorCategory.ObjectNotFound, input)

@@ -19,6 +19,7 @@ public static class BackupService
     public const string SetManifestName = "kvmps-backup.json";
     private const int JobNone = 0;
     private const int JobCompleted = 3;
+    private const ulong JobOperationBackup = 9;   // VIR_DOMAIN_JOB_OPERATION_BACKUP
 
     private static readonly JsonSerializerOptions s_json = new()
     {
@@ -123,6 +124,16 @@ public static class BackupService
 
         var sw = Stopwatch.StartNew();
         string? checkpoint = null;
+        bool newSet = manifest is null && !setExisted;
+        var undo = new UndoLog(log);
+        undo.Add($"remove {folder}", () =>
+        {
+            TryDelete(folder);
+            if (newSet)
+            {
+                TryDelete(set, onlyIfEmpty: true);
+            }
+        });
         try
         {
             List<KvmBackupDisk> written;
@@ -136,7 +147,7 @@ public static class BackupService
                 }
 
                 checkpoint = wantCheckpoint ? $"kvmps-{start.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}-{index:D4}" : null;
-                (written, bytes) = PushBackup(vm, config, chosen, folder, parent?.Checkpoint, checkpoint, quiesce, log, cancel);
+                (written, bytes) = PushBackup(vm, config, chosen, folder, parent?.Checkpoint, checkpoint, quiesce, undo, log, cancel);
             }
             else
             {
@@ -169,31 +180,13 @@ public static class BackupService
                 log.Warning($"VM '{vm.Name}' was off: this full backup has no checkpoint, so the next incremental backup needs the VM running after a new full one.");
             }
 
+            undo.Commit();
             return ToBackup(manifest, entry, set);
         }
         catch (Exception e)
         {
             log.Verbose($"Backup of VM '{vm.Name}' failed or was stopped: removing {folder}");
-            TryDelete(folder);
-            if (checkpoint is not null)
-            {
-                try
-                {
-                    if (conn.Invoke(c => c.ListCheckpointNames(vm.Ref)).Contains(checkpoint))
-                    {
-                        conn.Invoke(c => c.DeleteCheckpoint(vm.Ref, checkpoint, 0));
-                    }
-                }
-                catch (LibvirtException ce)
-                {
-                    log.Warning($"Could not remove checkpoint '{checkpoint}' of the failed backup: {ce.Message}");
-                }
-            }
-
-            if (manifest is null && !setExisted)
-            {
-                TryDelete(set, onlyIfEmpty: true);
-            }
+            undo.Rollback();
 
             if (e is LibvirtException le && IsCheckpointSnapshotConflict(le))
             {
@@ -268,7 +261,14 @@ public static class BackupService
             ?? throw new KvmOperationException("StoragePoolNotFound", $"Storage pool '{poolName}' has no folder to restore disks into.", poolName);
         BackupEntry target = chain[^1];
         var created = new List<string>();
-        DomainRef? defined = null;
+        var undo = new UndoLog(log);
+        undo.Add($"refresh pool '{poolName}'", () =>
+        {
+            if (created.Count > 0)
+            {
+                connection.Invoke(c => c.RefreshStoragePool(poolName));   // runs last: the pool forgets the removed files
+            }
+        });
         string temp = Directory.CreateTempSubdirectory("kvmps-restore-").FullName;
         try
         {
@@ -296,6 +296,8 @@ public static class BackupService
                     top = copy;
                 }
 
+                // before the convert: a stopped one leaves a partial file; never a file some VM took meanwhile
+                undo.Add($"remove {file}", () => DeleteRestoredFileUnlessUsed(connection, file, log));
                 log.Verbose($"Rebuilding disk {disk.Target} from {chain.Count} backup(s) into {file}");
                 log.Progress($"Restoring {name}", $"disk {disk.Target}", (int)(100.0 * newPaths.Count / target.Disks.Count));
                 RunQemuImg(qemuImg, ["convert", "-O", "qcow2", top, file], cancel);
@@ -303,6 +305,7 @@ public static class BackupService
                 newPaths[disk.Target] = file;
             }
 
+            cancel.ThrowIfCancellationRequested();
             connection.Invoke(c => c.RefreshStoragePool(poolName));
             XElement domain = XElement.Parse(File.ReadAllText(Path.Combine(backup.Path, "domain.xml")));
             domain.SetElementValue("name", name);
@@ -338,60 +341,25 @@ public static class BackupService
                 }
             }
 
+            // the UUID is fixed before the define, so a define that was given up can still be undone exactly
+            if (!Guid.TryParse((string?)domain.Element("uuid"), out Guid uuid))
+            {
+                uuid = Guid.NewGuid();
+                domain.Element("uuid")?.Remove();
+                domain.Element("name")!.AddAfterSelf(new XElement("uuid", uuid.ToString("D")));
+            }
+
             log.Verbose($"Defining VM '{name}' from the backup's definition");
-            defined = connection.Invoke(c => c.DefineDomain(domain.ToString(), 0));
+            DomainRef defined = undo.Call(connection, $"remove VM {name}", c => c.DefineDomain(domain.ToString(), 0),
+                d => VmProvisioner.UndefineIfPresent(connection, d.Uuid, keepNvram: true), () => VmProvisioner.UndefineIfPresent(connection, uuid, keepNvram: true));
             log.Progress($"Restoring {name}", "done", 100, completed: true);
-            return VmService.GetByUuid(connection, defined.Value.Uuid)!;
+            KvmVm restored = VmService.GetByUuid(connection, defined.Uuid)!;
+            undo.Commit();
+            return restored;
         }
         catch (Exception)
         {
-            if (defined is { } d)
-            {
-                try
-                {
-                    connection.Invoke(c => c.UndefineDomain(d, DomainUndefineFlags.None));
-                }
-                catch (LibvirtException)
-                {
-                    // best effort
-                }
-            }
-
-            // only what this restore wrote, and never a file some VM took meanwhile
-            StorageUsage? usage = null;
-            foreach (string f in created)
-            {
-                IReadOnlyList<StorageUse> users = [];
-                try
-                {
-                    users = (usage ??= StorageUsage.Read(connection)).UsersOf(f);
-                }
-                catch (LibvirtException)
-                {
-                    // cannot tell: the file was written by this restore a moment ago, so it goes
-                }
-
-                if (users.Count > 0)
-                {
-                    log.Warning($"Kept {f}: used by {string.Join(", ", users.Select(u => u.ToString()).Distinct())}.");
-                    continue;
-                }
-
-                TryDeleteFile(f);
-            }
-
-            if (created.Count > 0)
-            {
-                try
-                {
-                    connection.Invoke(c => c.RefreshStoragePool(poolName));
-                }
-                catch (LibvirtException)
-                {
-                    // the files are gone either way
-                }
-            }
-
+            undo.Rollback();
             throw;
         }
         finally
@@ -401,7 +369,7 @@ public static class BackupService
     }
 
     private static (List<KvmBackupDisk> Disks, ulong Bytes) PushBackup(KvmVm vm, DomainConfig config, List<KvmVmDisk> chosen, string folder,
-        string? incrementalFrom, string? checkpoint, bool quiesce, IKvmLog log, CancellationToken cancel)
+        string? incrementalFrom, string? checkpoint, bool quiesce, UndoLog undo, IKvmLog log, CancellationToken cancel)
     {
         KvmConnection conn = vm.Connection;
         var targets = chosen.ToDictionary(d => d.Target, d => Path.Combine(folder, $"{d.Target}.qcow2"));
@@ -437,7 +405,16 @@ public static class BackupService
         try
         {
             log.Verbose($"Starting a {(incrementalFrom is null ? "full" : $"incremental (since checkpoint {incrementalFrom})")} backup job of VM '{vm.Name}' into {folder}{(checkpoint is null ? " without a checkpoint" : $", checkpoint {checkpoint}")}");
-            conn.Invoke(c => c.BeginBackup(vm.Ref, backupXml.ToString(), checkpointXml?.ToString(), 0));
+            // registered before the call: a begin that was given up may still start the job and make the checkpoint
+            undo.Call(conn, $"end the backup job of VM '{vm.Name}'{(checkpoint is null ? string.Empty : $" and remove checkpoint '{checkpoint}'")}", c =>
+            {
+                c.BeginBackup(vm.Ref, backupXml.ToString(), checkpointXml?.ToString(), 0);
+                return true;
+            }, _ =>
+            {
+                EndBackupJob(vm, checkpoint);
+                TryDelete(folder);   // the late job may have written its files after the rollback removed the folder
+            }, () => EndBackupJob(vm, checkpoint));
         }
         finally
         {
@@ -456,7 +433,6 @@ public static class BackupService
 
         string activity = $"Backing up {vm.Name}";
         ulong total = 0;
-        bool finished = false;
         try
         {
             while (true)
@@ -464,7 +440,6 @@ public static class BackupService
                 (int type, IReadOnlyList<TypedParameter> stats) = conn.Invoke(c => c.GetJobStats(vm.Ref, completed: false));
                 if (type == JobNone)
                 {
-                    finished = true;
                     break;
                 }
 
@@ -473,37 +448,14 @@ public static class BackupService
                 log.Progress(activity, $"{ByteSize.Format(processed)} of {ByteSize.Format(total)}", total == 0 ? 0 : (int)Math.Min(99, 100 * processed / total));
                 if (cancel.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(250)))
                 {
-                    log.Verbose($"Stopping: aborting the backup job of VM '{vm.Name}'");
-                    try
-                    {
-                        conn.Invoke(c => c.AbortJob(vm.Ref));
-                    }
-                    catch (LibvirtException)
-                    {
-                        // it may have finished meanwhile
-                    }
-
-                    WaitJobGone(vm);
+                    // the rollback aborts the job (no orphaned libvirt job) and removes the checkpoint
+                    log.Verbose($"Stopping: the backup job of VM '{vm.Name}' is aborted");
                     cancel.ThrowIfCancellationRequested();
                 }
             }
         }
         finally
         {
-            if (!finished)
-            {
-                // Stopped (Ctrl+C) or failed while the job runs: no orphaned libvirt job.
-                try
-                {
-                    conn.Invoke(c => c.AbortJob(vm.Ref));
-                    WaitJobGone(vm);
-                }
-                catch (LibvirtException)
-                {
-                    // it ended meanwhile
-                }
-            }
-
             log.Progress(activity, "done", 100, completed: true);
         }
 
@@ -546,6 +498,38 @@ public static class BackupService
 
         log.Progress($"Backing up {vm.Name}", "done", 100, completed: true);
         return (result, bytes);
+    }
+
+    /// <summary>
+    /// Aborts the backup job of <paramref name="vm"/> if one runs and removes <paramref name="checkpoint"/> if it exists
+    /// (an undo step: idempotent). Another kind of job (a migration, a save) is left alone.
+    /// </summary>
+    private static void EndBackupJob(KvmVm vm, string? checkpoint)
+    {
+        KvmConnection conn = vm.Connection;
+        if (VmService.GetByUuid(conn, vm.Uuid) is null)
+        {
+            return;
+        }
+
+        try
+        {
+            (int type, IReadOnlyList<TypedParameter> stats) = conn.Invoke(c => c.GetJobStats(vm.Ref, completed: false));
+            if (type != JobNone && Stat(stats, "operation") is null or JobOperationBackup)
+            {
+                conn.Invoke(c => c.AbortJob(vm.Ref));
+            }
+
+            WaitJobGone(vm);
+        }
+        catch (LibvirtException e) when (e.Code is LibvirtErrorCode.OperationInvalid or LibvirtErrorCode.NoDomain)
+        {
+            // the job ended meanwhile, or the VM is not running (then it has no job)
+        }
+        if (checkpoint is not null && conn.Invoke(c => c.ListCheckpointNames(vm.Ref)).Contains(checkpoint))
+        {
+            conn.Invoke(c => c.DeleteCheckpoint(vm.Ref, checkpoint, 0));
+        }
     }
 
     private static void WaitJobGone(KvmVm vm)
@@ -713,6 +697,28 @@ public static class BackupService
         catch (UnauthorizedAccessException)
         {
         }
+    }
+
+    /// <summary>Rollback of a restore: removes a file it wrote, unless the ownership model says a VM uses it now.</summary>
+    private static void DeleteRestoredFileUnlessUsed(KvmConnection connection, string file, IKvmLog log)
+    {
+        IReadOnlyList<StorageUse> users = [];
+        try
+        {
+            users = StorageUsage.Read(connection).UsersOf(file);
+        }
+        catch (LibvirtException)
+        {
+            // cannot tell: the file was written by this restore a moment ago, so it goes
+        }
+
+        if (users.Count > 0)
+        {
+            log.Warning($"Kept {file}: used by {string.Join(", ", users.Select(u => u.ToString()).Distinct())}.");
+            return;
+        }
+
+        TryDeleteFile(file);
     }
 
     private static void TryDeleteFile(string file)

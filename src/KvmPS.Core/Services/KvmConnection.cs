@@ -136,14 +136,21 @@ public sealed partial class KvmConnection : IDisposable
     /// blocks gives up when the current command is stopped (<see cref="KvmCallScope"/>) or after
     /// <see cref="OperationTimeout"/> (the call itself finishes, unseen, in the background).
     /// </summary>
-    public T Invoke<T>(Func<ILibvirtConnection, T> call)
+    public T Invoke<T>(Func<ILibvirtConnection, T> call) => InvokeWatched(call, null);
+
+    /// <summary>
+    /// As <see cref="Invoke{T}(Func{ILibvirtConnection, T})"/>; when the caller stops waiting (Ctrl+C, OperationTimeout)
+    /// while the call runs on, <paramref name="landedLate"/> gets its result if it still succeeds (on a pool thread):
+    /// the place to undo what a call that was given up did after all.
+    /// </summary>
+    public T InvokeWatched<T>(Func<ILibvirtConnection, T> call, Action<T>? landedLate)
     {
         ILibvirtConnection c = Current();
         try
         {
             CancellationToken cancel = KvmCallScope.Token;
             TimeSpan? timeout = OperationTimeout;
-            return (timeout is null && !cancel.CanBeCanceled) || IsInProcess ? call(c) : Bounded(c, call, timeout, cancel);
+            return (timeout is null && !cancel.CanBeCanceled) || IsInProcess ? call(c) : Bounded(c, call, timeout, cancel, landedLate);
         }
         catch (LibvirtException e) when (e.IsConnectionFailure && e.Code != LibvirtErrorCode.ConnectionLost)
         {
@@ -161,7 +168,7 @@ public sealed partial class KvmConnection : IDisposable
     // after Ctrl+C before the caller stops waiting for them.
     private static readonly TimeSpan s_cancelGrace = TimeSpan.FromSeconds(2);
 
-    private T Bounded<T>(ILibvirtConnection c, Func<ILibvirtConnection, T> call, TimeSpan? timeout, CancellationToken cancel)
+    private T Bounded<T>(ILibvirtConnection c, Func<ILibvirtConnection, T> call, TimeSpan? timeout, CancellationToken cancel, Action<T>? landedLate)
     {
         Action? pump = KvmCallScope.Pump;
         Task<T> task = Task.Run(() => call(c), CancellationToken.None);
@@ -178,11 +185,13 @@ public sealed partial class KvmConnection : IDisposable
 
             if (cancelledAt is { } at && sw.Elapsed - at > s_cancelGrace)
             {
+                WhenLanded(task, landedLate);
                 throw new OperationCanceledException(cancel);
             }
 
             if (timeout is { } t && sw.Elapsed > t)
             {
+                WhenLanded(task, landedLate);
                 throw new LibvirtException(LibvirtErrorCode.OperationTimeout, LibvirtErrorDomain.None,
                     $"libvirt did not answer within {t.TotalSeconds:0.#} s on '{Uri}' (OperationTimeout of the connection).")
                 {
@@ -193,6 +202,23 @@ public sealed partial class KvmConnection : IDisposable
 
         pump?.Invoke();
         return task.GetAwaiter().GetResult();
+    }
+
+    // The caller gave up on the call; should it still succeed, its result goes to the caller's clean-up.
+    private static void WhenLanded<T>(Task<T> task, Action<T>? landedLate)
+    {
+        if (landedLate is null)
+        {
+            return;
+        }
+
+        _ = task.ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully)
+            {
+                landedLate(t.Result);
+            }
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     /// <summary>Gives up on a libvirt call that takes longer than this (null: wait as long as libvirt does).</summary>

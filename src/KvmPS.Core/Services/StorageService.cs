@@ -417,9 +417,21 @@ public static class StorageService
                 new XElement("path", backingPath),
                 new XElement("format", new XAttribute("type", backingFormat!))));
         log.Verbose($"Creating {format} volume '{name}' ({ByteSize.Format(capacity)}) in pool '{pool}'{(backingPath is null ? string.Empty : $" on top of '{backingPath}'")}");
-        StorageVolumeInfo created = connection.Invoke(c => c.CreateStorageVolume(pool, xml.ToString(), 0));
-        Remember(connection, VolumeKind(pool), name);
-        return ToVolume(connection, created, null);
+        var undo = new UndoLog(log);
+        try
+        {
+            StorageVolumeInfo created = undo.Call(connection, $"remove volume {pool}/{name}", c => c.CreateStorageVolume(pool, xml.ToString(), 0),
+                _ => DeleteVolumeIfPresent(connection, pool, name), () => DeleteVolumeIfPresent(connection, pool, name));
+            Remember(connection, VolumeKind(pool), name);
+            KvmVolume result = ToVolume(connection, created, null);
+            undo.Commit();
+            return result;
+        }
+        catch (Exception)
+        {
+            undo.Rollback();
+            throw;
+        }
     }
 
     /// <summary>Deletes a volume; refuses one that a VM uses (per <paramref name="usage"/>) unless <paramref name="force"/>.</summary>
@@ -516,12 +528,14 @@ public static class StorageService
         string activity = $"Copying volume {source.Pool}/{source.Name} to {pool}/{destinationName}";
         log.Verbose($"{activity} ({format}, {ByteSize.Format(src.AllocationBytes)} allocated)");
         cancel.ThrowIfCancellationRequested();
-        // libvirt cannot abort a clone: on Ctrl+C this waits for it to end (outside the command's call scope,
-        // which would stop waiting) and then deletes the new volume.
+        // libvirt cannot abort a clone: it runs outside the command's call scope (Ctrl+C does not give it up; only the
+        // connection's OperationTimeout does), and on Ctrl+C the new volume is deleted as soon as the clone ends.
+        var undo = new UndoLog(log);
         Task<StorageVolumeInfo> clone = Task.Run(() =>
         {
             using IDisposable unbounded = KvmCallScope.Enter(CancellationToken.None);
-            return connection.Invoke(c => c.CloneStorageVolume(pool, xml.ToString(), src, 0));
+            return undo.Call(connection, $"remove the copy {pool}/{destinationName}", c => c.CloneStorageVolume(pool, xml.ToString(), src, 0),
+                _ => DeleteVolumeIfPresent(connection, pool, destinationName), () => DeleteVolumeIfPresent(connection, pool, destinationName));
         }, CancellationToken.None);
         try
         {
@@ -539,28 +553,23 @@ public static class StorageService
 
             if (cancel.IsCancellationRequested)
             {
-                log.Verbose("Cancelled: waiting for libvirt to end the copy (it cannot be aborted), then deleting the new volume");
-                StorageVolumeInfo? partial = null;
-                try
-                {
-                    partial = clone.GetAwaiter().GetResult();
-                }
-                catch (LibvirtException)
-                {
-                    // the clone failed: libvirt removed the new volume itself
-                }
-
-                if (partial is not null)
-                {
-                    DeleteQuietly(connection, partial, log);
-                }
-
+                log.Verbose("Cancelled: libvirt cannot abort a copy; the new volume is deleted as soon as the copy ends");
+                // the undo step (registered before the clone) deletes the copy by name, whichever way the clone ends
+                Task cleanup = clone.ContinueWith(_ => undo.Rollback(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+                cleanup.Wait(UndoLog.RollbackTime);
                 throw new OperationCanceledException(cancel);
             }
 
             StorageVolumeInfo created = clone.GetAwaiter().GetResult();
             Remember(connection, VolumeKind(pool), destinationName);
-            return ToVolume(connection, created, null);
+            KvmVolume result = ToVolume(connection, created, null);
+            undo.Commit();
+            return result;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            undo.Rollback();
+            throw;
         }
         finally
         {
@@ -614,8 +623,20 @@ public static class StorageService
             new XElement("allocation", new XAttribute("unit", "bytes"), 0),
             new XElement("target", new XElement("format", new XAttribute("type", "raw"))));
         log.Verbose($"Creating volume '{name}' ({ByteSize.Format(length)}) in pool '{pool}' for {localPath} ({format ?? detected})");
-        StorageVolumeInfo created = connection.Invoke(c => c.CreateStorageVolume(pool, xml.ToString(), 0));
         string activity = $"Uploading {Path.GetFileName(localPath)} to {pool}/{name}";
+        var undo = new UndoLog(log);
+        StorageVolumeInfo created;
+        try
+        {
+            created = undo.Call(connection, $"remove the incomplete volume {pool}/{name}", c => c.CreateStorageVolume(pool, xml.ToString(), 0),
+                _ => DeleteVolumeIfPresent(connection, pool, name), () => DeleteVolumeIfPresent(connection, pool, name));
+        }
+        catch (Exception)
+        {
+            undo.Rollback();
+            throw;
+        }
+
         try
         {
             using (var file = new FileStream(localPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
@@ -635,12 +656,14 @@ public static class StorageService
             log.Verbose($"Uploaded {length} bytes; refreshing pool '{pool}' so libvirt reads the volume's format");
             TryRefresh(connection, pool, log);
             Remember(connection, VolumeKind(pool), name);
-            return GetVolume(connection, pool, name, null);
+            KvmVolume result = GetVolume(connection, pool, name, null);
+            undo.Commit();
+            return result;
         }
-        catch (Exception e) when (e is LibvirtException or IOException or UnauthorizedAccessException or OperationCanceledException)
+        catch (Exception e)
         {
-            DeleteQuietly(connection, created, log);
-            if (e is OperationCanceledException)
+            undo.Rollback();
+            if (e is not (LibvirtException or IOException or UnauthorizedAccessException))
             {
                 throw;
             }
@@ -940,28 +963,42 @@ public static class StorageService
     }
 
     /// <summary>
-    /// Deletes a volume this call made. Right after an aborted upload libvirt may still count the volume as in use
-    /// (the stream closes asynchronously), so "in use" is retried for a few seconds.
+    /// Deletes volume <paramref name="name"/> of <paramref name="pool"/> if it exists (an undo step: idempotent). Right after an
+    /// aborted upload libvirt may still count the volume as in use, so "in use" is retried for a few seconds.
     /// </summary>
-    private static void DeleteQuietly(KvmConnection connection, StorageVolumeInfo volume, IKvmLog log)
+    internal static void DeleteVolumeIfPresent(KvmConnection connection, string pool, string name)
     {
-        log.Verbose($"Deleting the incomplete volume {volume.Path}");
         for (int attempt = 1; ; attempt++)
         {
+            StorageVolumeInfo? v;
             try
             {
-                connection.Invoke(c => c.DeleteStorageVolume(volume));
-                Forget(connection, VolumeKind(volume.Pool), volume.Name);
+                v = connection.Invoke(c => c.LookupStorageVolume(pool, name));
+            }
+            catch (LibvirtException e) when (e.Code is LibvirtErrorCode.NoStorageVol or LibvirtErrorCode.NoStoragePool)
+            {
+                v = null;
+            }
+
+            if (v is null)
+            {
+                Forget(connection, VolumeKind(pool), name);
+                return;
+            }
+
+            try
+            {
+                connection.Invoke(c => c.DeleteStorageVolume(v));
+                Forget(connection, VolumeKind(pool), name);
+                return;
+            }
+            catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoStorageVol)
+            {
                 return;
             }
             catch (LibvirtException e) when (e.Code == LibvirtErrorCode.OperationInvalid && attempt < 50)
             {
                 Thread.Sleep(100);
-            }
-            catch (LibvirtException e)
-            {
-                log.Warning($"Could not delete the incomplete volume {volume.Path}: {e.Message}");
-                return;
             }
         }
     }
@@ -976,7 +1013,7 @@ public static class StorageService
                 log.Verbose($"Rolling back: removing {what}");
                 action();
             }
-            catch (LibvirtException e)
+            catch (Exception e)
             {
                 log.Warning($"Could not remove {what} while rolling back: {e.Message}");
             }

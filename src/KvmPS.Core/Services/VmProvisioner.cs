@@ -34,7 +34,7 @@ public static class VmProvisioner
         var planner = new Planner(connection, spec, log);
         (DomainConfig config, List<PlannedVolume> volumes) = planner.BuildConfig(dryRun: false);
         (string Pool, string Name, int DiskIndex)? seed = planner.Seed;
-        var undo = new Stack<(string What, Action Do)>();
+        var undo = new UndoLog(log);
         string step = "check storage";
         try
         {
@@ -43,8 +43,8 @@ public static class VmProvisioner
                 cancel.ThrowIfCancellationRequested();
                 step = $"create volume '{v.Name}' in pool '{v.Pool}'";
                 log.Verbose($"Creating {v.Format} volume '{v.Name}' ({ByteSize.Format(v.CapacityBytes)}) in pool '{v.Pool}'{(v.BackingPath is null ? string.Empty : $" on top of '{v.BackingPath}'")}");
-                StorageVolumeInfo created = connection.Invoke(c => c.CreateStorageVolume(v.Pool, v.ToXml(), 0));
-                undo.Push(($"volume {created.Path}", () => connection.Invoke(c => c.DeleteStorageVolume(created))));
+                StorageVolumeInfo created = undo.Call(connection, $"remove volume {v.Pool}/{v.Name}", c => c.CreateStorageVolume(v.Pool, v.ToXml(), 0),
+                    _ => StorageService.DeleteVolumeIfPresent(connection, v.Pool, v.Name), () => StorageService.DeleteVolumeIfPresent(connection, v.Pool, v.Name));
                 v.Disk.Path ??= created.Path;
                 config.Disks[v.DiskIndex] = config.Disks[v.DiskIndex] with { Path = created.Path };
             }
@@ -67,8 +67,8 @@ public static class VmProvisioner
                 string xmlVol = new XElement("volume", new XElement("name", s.Name),
                     new XElement("capacity", new XAttribute("unit", "bytes"), iso.Length),
                     new XElement("target", new XElement("format", new XAttribute("type", "raw")))).ToString();
-                StorageVolumeInfo seedVol = connection.Invoke(c => c.CreateStorageVolume(s.Pool, xmlVol, 0));
-                undo.Push(($"seed {seedVol.Path}", () => connection.Invoke(c => c.DeleteStorageVolume(seedVol))));
+                StorageVolumeInfo seedVol = undo.Call(connection, $"remove seed {s.Pool}/{s.Name}", c => c.CreateStorageVolume(s.Pool, xmlVol, 0),
+                    _ => StorageService.DeleteVolumeIfPresent(connection, s.Pool, s.Name), () => StorageService.DeleteVolumeIfPresent(connection, s.Pool, s.Name));
                 using (var ms = new MemoryStream(iso, writable: false))
                 {
                     connection.Invoke(c => c.UploadStorageVolume(seedVol, ms, (ulong)iso.Length, null, cancel));
@@ -79,37 +79,32 @@ public static class VmProvisioner
 
             cancel.ThrowIfCancellationRequested();
             step = "define the VM";
+            // the UUID is chosen here, so a define that was given up can still be undone exactly
+            Guid uuid = config.Uuid ??= Guid.NewGuid();
             string xml = DomainXml.Build(config);
             log.Verbose($"Defining VM '{spec.Name}' ({config.DomainType}, {config.CpuCount} vCPU, {ByteSize.Format(config.MemoryKiB * 1024)})");
-            DomainRef defined = connection.Invoke(c => c.DefineDomain(xml, 0));
-            undo.Push(($"VM {spec.Name}", () => connection.Invoke(c => c.UndefineDomain(defined, DomainUndefineFlags.ManagedSave | DomainUndefineFlags.SnapshotsMetadata | DomainUndefineFlags.Nvram))));
+            DomainRef defined = undo.Call(connection, $"remove VM {spec.Name}", c => c.DefineDomain(xml, 0),
+                d => UndefineIfPresent(connection, d.Uuid), () => UndefineIfPresent(connection, uuid));
             if (spec.Start)
             {
                 step = "start the VM";
                 log.Verbose($"Starting VM '{spec.Name}'");
-                connection.Invoke(c => c.CreateDomain(defined, 0));
+                undo.Call(connection, $"stop VM {spec.Name}", c =>
+                {
+                    c.CreateDomain(defined, 0);
+                    return true;
+                }, _ => UndefineIfPresent(connection, uuid));
                 VmLifecycle.SettleAfterStart(new KvmVm(connection, defined), log);
             }
 
-            return VmService.GetByUuid(connection, defined.Uuid)
+            KvmVm result = VmService.GetByUuid(connection, defined.Uuid)
                 ?? throw new LibvirtException(LibvirtErrorCode.NoDomain, LibvirtErrorDomain.Domain, $"VM '{spec.Name}' vanished right after it was created.");
+            undo.Commit();
+            return result;
         }
         catch (Exception e)
         {
-            while (undo.Count > 0)
-            {
-                (string what, Action action) = undo.Pop();
-                try
-                {
-                    log.Verbose($"Rolling back: removing {what}");
-                    action();
-                }
-                catch (LibvirtException re)
-                {
-                    log.Warning($"Could not remove {what} while rolling back: {re.Message}");
-                }
-            }
-
+            undo.Rollback();
             if (e is not (LibvirtException or IOException))
             {
                 throw;
@@ -120,6 +115,51 @@ public static class VmProvisioner
             {
                 Step = step,
             };
+        }
+    }
+
+    /// <summary>
+    /// Removes the VM with <paramref name="uuid"/> if it exists (an undo step: idempotent): turned off when it runs, then
+    /// undefined with its managed save and snapshot metadata, and its NVRAM file unless <paramref name="keepNvram"/> (a
+    /// definition read from a file may name another VM's NVRAM). A started VM whose definition is gone is transient, so
+    /// turning it off is enough.
+    /// </summary>
+    public static void UndefineIfPresent(KvmConnection connection, Guid uuid, bool keepNvram = false)
+    {
+        if (VmService.GetByUuid(connection, uuid) is not { } vm)
+        {
+            return;
+        }
+
+        if (vm.Id is not null)
+        {
+            try
+            {
+                connection.Invoke(c => c.DestroyDomain(vm.Ref, 0));
+            }
+            catch (LibvirtException e) when (e.Code is LibvirtErrorCode.NoDomain or LibvirtErrorCode.OperationInvalid)
+            {
+                // it stopped or vanished meanwhile
+            }
+        }
+
+        try
+        {
+            DomainUndefineFlags flags = DomainUndefineFlags.ManagedSave | DomainUndefineFlags.SnapshotsMetadata
+                | (keepNvram ? DomainUndefineFlags.KeepNvram : DomainUndefineFlags.Nvram);
+            try
+            {
+                connection.Invoke(c => c.UndefineDomain(vm.Ref, flags));
+            }
+            catch (LibvirtException e) when (e.Code is LibvirtErrorCode.InvalidArg or LibvirtErrorCode.NoSupport or LibvirtErrorCode.ArgumentUnsupported)
+            {
+                // a driver without NVRAM support (the test driver) refuses the NVRAM flags
+                connection.Invoke(c => c.UndefineDomain(vm.Ref, DomainUndefineFlags.ManagedSave | DomainUndefineFlags.SnapshotsMetadata));
+            }
+        }
+        catch (LibvirtException e) when (e.Code is LibvirtErrorCode.NoDomain || (e.Code is LibvirtErrorCode.OperationInvalid && VmService.GetByUuid(connection, uuid) is null))
+        {
+            // gone already (a transient VM vanished when it was turned off)
         }
     }
 

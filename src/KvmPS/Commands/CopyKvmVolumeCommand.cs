@@ -10,6 +10,10 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVolume))]
 public sealed class CopyKvmVolumeCommand : KvmVolumeTargetCommand
 {
+    protected override bool CreatesOnOneHost => true;
+
+    protected override object? CreationTarget => Name;
+
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
     [ArgumentCompleter(typeof(KvmVolumeNameCompleter))]
     [ValidateNotNullOrEmpty]

@@ -13,6 +13,10 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVm))]
 public sealed class ImportKvmVmCommand : KvmCmdlet
 {
+    protected override bool CreatesOnOneHost => true;
+
+    protected override object? CreationTarget => Path;
+
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
@@ -127,33 +131,39 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
             return;
         }
 
-        IReadOnlyList<KvmVolume> copies = CopyStorage ? VmImport.CopyDisks(connection, root, name, this, CancelToken) : [];
-        DomainRef defined;
+        // the UUID is fixed before the define, so a define that was given up (Ctrl+C, timeout) can still be undone exactly
+        if (!Guid.TryParse((string?)root.Element("uuid"), out Guid id))
+        {
+            id = Guid.NewGuid();
+            root.Element("uuid")?.Remove();
+            root.Element("name")!.AddAfterSelf(new XElement("uuid", id.ToString("D")));
+        }
+
+        var undo = new UndoLog(this);
         try
         {
+            IReadOnlyList<KvmVolume> copies = CopyStorage ? VmImport.CopyDisks(connection, root, name, this, CancelToken) : [];
+            undo.Add("remove the disk copies", () => VmImport.DeleteCopies(connection, copies, this));
             WriteVerbose($"Defining VM '{name}' from XML");
-            defined = connection.Invoke(c => c.DefineDomain(root.ToString(), 0));
+            DomainRef defined = undo.Call(connection, $"remove VM {name}", c => c.DefineDomain(root.ToString(), 0),
+                d => VmProvisioner.UndefineIfPresent(connection, d.Uuid, keepNvram: true), () => VmProvisioner.UndefineIfPresent(connection, id, keepNvram: true));
+            if (Start)
+            {
+                undo.Call(connection, $"stop VM {name}", c =>
+                {
+                    c.CreateDomain(defined, 0);
+                    return true;
+                }, _ => VmProvisioner.UndefineIfPresent(connection, id, keepNvram: true));
+            }
+
+            KvmVm? vm = VmService.GetByUuid(connection, defined.Uuid);
+            undo.Commit();
+            WriteObject(vm);
         }
-        catch
+        catch (Exception)
         {
-            VmImport.DeleteCopies(connection, copies, this);
+            undo.Rollback();
             throw;
         }
-
-        if (Start)
-        {
-            try
-            {
-                connection.Invoke(c => c.CreateDomain(defined, 0));
-            }
-            catch (LibvirtException)
-            {
-                connection.Invoke(c => c.UndefineDomain(defined, DomainUndefineFlags.None));
-                VmImport.DeleteCopies(connection, copies, this);
-                throw;
-            }
-        }
-
-        WriteObject(VmService.GetByUuid(connection, defined.Uuid));
     }
 }

@@ -10,6 +10,10 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVolume))]
 public sealed class ImportKvmVolumeCommand : KvmStoragePoolBaseCommand
 {
+    protected override bool CreatesOnOneHost => true;
+
+    protected override object? CreationTarget => Path;
+
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]

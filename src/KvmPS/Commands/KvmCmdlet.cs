@@ -38,6 +38,12 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
     protected override void ProcessRecord()
     {
         IReadOnlyList<KvmConnection> connections = Connection is { Length: > 0 } given ? given : ModuleState.Implicit();
+        if (CreatesOnOneHost && Connection is not { Length: > 0 } && connections.Count > 1)
+        {
+            WriteError(ErrorRecords.AmbiguousConnection(MyInvocation.MyCommand.Name, CreationTarget, connections.Select(c => c.RequestedUri ?? c.Uri)));
+            return;
+        }
+
         foreach (KvmConnection c in connections)
         {
             CancelToken.ThrowIfCancellationRequested();
@@ -62,6 +68,15 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
             }
         }
     }
+
+    /// <summary>
+    /// True for cmdlets that create something: without -Connection they need exactly one default connection, and with
+    /// several (Connect-KvmHost to two hosts) they create nothing and report AmbiguousConnection instead of creating on each.
+    /// </summary>
+    protected virtual bool CreatesOnOneHost => false;
+
+    /// <summary>The user's input an AmbiguousConnection error names (the name or file of what was to be created).</summary>
+    protected virtual object? CreationTarget => null;
 
     /// <summary>Does the cmdlet's work for one open connection.</summary>
     protected abstract void ProcessConnection(KvmConnection connection);

@@ -9,6 +9,10 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmNetwork))]
 public sealed class NewKvmNetworkCommand : KvmCmdlet
 {
+    protected override bool CreatesOnOneHost => true;
+
+    protected override object? CreationTarget => Name;
+
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("NetworkName")]
     [ValidateNotNullOrEmpty]

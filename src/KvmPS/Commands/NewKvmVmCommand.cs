@@ -12,6 +12,10 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVm))]
 public sealed class NewKvmVmCommand : KvmCmdlet
 {
+    protected override bool CreatesOnOneHost => true;
+
+    protected override object? CreationTarget => _spec?.Name ?? (object?)Name ?? Spec;
+
     private const string ParamSet = "Parameters";
     private const string SpecSet = "Spec";
     private VmSpec? _spec;

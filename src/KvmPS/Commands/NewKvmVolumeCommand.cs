@@ -11,6 +11,10 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVolume))]
 public sealed class NewKvmVolumeCommand : KvmStoragePoolBaseCommand
 {
+    protected override bool CreatesOnOneHost => true;
+
+    protected override object? CreationTarget => Name;
+
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(KvmStoragePoolNameCompleter))]
     [ValidateNotNullOrEmpty]

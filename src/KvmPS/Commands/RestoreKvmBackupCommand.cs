@@ -9,6 +9,10 @@ namespace KvmPS.Commands;
 [OutputType(typeof(KvmVm))]
 public sealed class RestoreKvmBackupCommand : KvmCmdlet
 {
+    protected override bool CreatesOnOneHost => true;
+
+    protected override object? CreationTarget => Backup is null ? Path : Backup.Path;
+
     private const string PathSet = "Path";
     private const string BackupSet = "Backup";
 
