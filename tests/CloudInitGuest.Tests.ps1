@@ -96,7 +96,7 @@ Describe 'Start-KvmVm -Wait on a real guest' -Tag System, EndToEnd {
     It 'starts the VM and returns only once the guest reports its address' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $sw = [Diagnostics.Stopwatch]::StartNew()
-        $vm = Start-KvmVm -Connection $c -Name $name -Wait -For IPAddress -TimeoutSec 480
+        $vm = Start-KvmVm -Connection $c -Name $name -Wait -For IPAddress -TimeoutSec 900
         $sw.Stop()
         $vm.Name | Should -Be $name
         $vm.State | Should -Be 'Running'
@@ -251,7 +251,7 @@ Describe 'Restart-KvmVm -Wait on a real guest' -Tag System, EndToEnd {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $bootId = Invoke-Guest 'cat /proc/sys/kernel/random/boot_id'
         $null = Invoke-Guest "echo $p > /dev/shm/kvmps-marker"
-        $vm = Restart-KvmVm -Connection $c -Name $name -Wait -For IPAddress -TimeoutSec 480
+        $vm = Restart-KvmVm -Connection $c -Name $name -Wait -For IPAddress -TimeoutSec 900
         $vm.Name | Should -Be $name
         $vm.State | Should -Be 'Running'
         $vm.IPAddresses | Should -Contain $guestIp
