@@ -39,21 +39,24 @@ internal static class ModuleState
         string key = Key(uri);
         foreach (KvmConnection d in Defaults)
         {
-            if (Key(d.RequestedUri) == key || d.Uri == key)
+            if (!d.IsDisposed && (Key(d.RequestedUri) == key || d.Uri == key))
             {
                 return d;
             }
         }
 
-        return s_byUri.GetOrAdd(key, k => new KvmConnection(k.Length == 0 ? null : k));
+        // A connection its owner disposed ($c.Dispose(), `using`) never opens again: a new one takes its place.
+        return s_byUri.AddOrUpdate(key, k => new KvmConnection(k.Length == 0 ? null : k),
+            (k, known) => known.IsDisposed ? new KvmConnection(k.Length == 0 ? null : k) : known);
     }
 
     /// <summary>A connection for the URI only if one is already known (never creates one: used by completers).</summary>
     public static KvmConnection? TryGetKnown(string? uri)
     {
         string key = Key(uri);
-        return Defaults.FirstOrDefault(d => Key(d.RequestedUri) == key || d.Uri == key)
+        KvmConnection? known = Defaults.FirstOrDefault(d => !d.IsDisposed && (Key(d.RequestedUri) == key || d.Uri == key))
             ?? (s_byUri.TryGetValue(key, out KvmConnection? c) ? c : s_byUri.Values.FirstOrDefault(v => v.Uri == key));
+        return known is { IsDisposed: true } ? null : known;
     }
 
     /// <summary>Makes <paramref name="c"/> the known connection for its URI (a newer one replaces an older one).</summary>

@@ -17,6 +17,8 @@ namespace KvmPS.Core.Services;
 public static class BackupService
 {
     public const string SetManifestName = "kvmps-backup.json";
+
+    private static readonly object s_claimLock = new();
     private const int JobNone = 0;
     private const int JobCompleted = 3;
     private const ulong JobOperationBackup = 9;   // VIR_DOMAIN_JOB_OPERATION_BACKUP
@@ -108,7 +110,21 @@ public static class BackupService
         string folder = Path.Combine(set, name);
         try
         {
-            Directory.CreateDirectory(folder);
+            // Several VMs sent to one folder at once (-ThrottleLimit): only one may start a set there. The
+            // emptiness check above ran unlocked; repeat it where the folder is claimed.
+            lock (s_claimLock)
+            {
+                if (!incremental && Directory.Exists(set) && Directory.EnumerateFileSystemEntries(set).Any())
+                {
+                    throw new KvmOperationException("DestinationNotEmpty", $"'{set}' is not empty; a full backup starts a new backup set in an empty folder.", set)
+                    {
+                        Hint = "Give each VM its own -Destination: a backup set belongs to one VM.",
+                    };
+                }
+
+                Directory.CreateDirectory(folder);
+            }
+
             File.WriteAllText(Path.Combine(folder, ".kvmps-writing"), string.Empty);
             File.Delete(Path.Combine(folder, ".kvmps-writing"));
         }

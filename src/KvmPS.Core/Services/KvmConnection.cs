@@ -106,6 +106,9 @@ public sealed partial class KvmConnection : IDisposable
     /// <summary>True once opened and not disposed (it may still be lost and reopen on next use).</summary>
     public bool IsOpen => _conn is not null && !_disposed;
 
+    /// <summary>True after Dispose (Disconnect-KvmHost or the caller's own Dispose): it never opens again.</summary>
+    public bool IsDisposed => _disposed;
+
     /// <summary>Raised when the connection to the daemon is lost (keepalive timeout, EOF, error).</summary>
     public event EventHandler<ConnectionCloseReason>? ConnectionLost;
 
