@@ -34,6 +34,8 @@ public static class MetricsService
                 domains[i] = DomainCounters.From(records[i]);
             }
 
+            RereadBusy(c, domains);
+
             if (!activeOnly)
             {
                 connection.CachedVmNames = domains.Select(d => d.Domain.Name).ToArray();
@@ -42,6 +44,52 @@ public static class MetricsService
             // The records are gathered while the call runs: its midpoint is the best time stamp for all of them.
             return new MetricsSample(connection, before + ((after - before) / 2), DateTime.Now, domains);
         });
+    }
+
+    /// <summary>
+    /// NOWAIT leaves out the disk counters of a running VM whose monitor was taken by another short query at that
+    /// moment (a listing, another sample); such VMs alone are asked again, still without waiting, a few times a
+    /// moment apart. A VM held by a long job (backup, save, migration) stays without them rather than stall the sample.
+    /// </summary>
+    private static void RereadBusy(ILibvirtConnection c, DomainCounters[] domains)
+    {
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            List<int> busy = [];
+            for (int i = 0; i < domains.Length; i++)
+            {
+                if (domains[i].Domain.Id >= 0 && domains[i].DiskCount > 0 && domains[i].DiskReadBytes is null)
+                {
+                    busy.Add(i);
+                }
+            }
+
+            if (busy.Count == 0)
+            {
+                return;
+            }
+
+            Thread.Sleep(50 * (attempt + 1));
+            IReadOnlyList<DomainStatsRecord> again;
+            try
+            {
+                again = c.GetDomainListStats(busy.Select(i => domains[i].Domain).ToArray(), Groups, ListDomainsFlags.StatsNoWait);
+            }
+            catch (LibvirtException e) when (!e.IsConnectionFailure && e.Code != LibvirtErrorCode.ConnectionLost)
+            {
+                return;   // a VM went away, or the daemon refuses: the first answer stands
+            }
+
+            foreach (DomainStatsRecord r in again)
+            {
+                DomainCounters fresh = DomainCounters.From(r);
+                int at = Array.FindIndex(domains, d => d.Domain.Uuid == fresh.Domain.Uuid);
+                if (at >= 0 && fresh.Domain.Id == domains[at].Domain.Id)
+                {
+                    domains[at] = fresh;
+                }
+            }
+        }
     }
 
     /// <summary>
