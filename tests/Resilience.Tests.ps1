@@ -28,6 +28,27 @@ BeforeAll {
         }
     }
 
+    # Times at which QEMU saw each ACPI power-button press (its POWERDOWN event), by VM name, as virsh prints
+    # them: an observer independent of the module.
+    # Returns once the watcher demonstrably sees events: it logs $Probe's STOP/RESUME (a suspend and resume).
+    function Start-PowerdownLog([string] $Path, [string] $Probe) {
+        $watcher = Start-Process virsh -ArgumentList '-c', 'qemu:///system', 'qemu-monitor-event', '--loop', '--timestamp' -RedirectStandardOutput $Path -PassThru
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        do {
+            & virsh -c qemu:///system suspend $Probe *> $null
+            & virsh -c qemu:///system resume $Probe *> $null
+            Start-Sleep -Milliseconds 500
+        } until ((Get-Content $Path -Raw -ErrorAction SilentlyContinue) -match "event RESUME for domain '$Probe'" -or $sw.Elapsed.TotalSeconds -gt 60)
+        $watcher
+    }
+    function Read-PowerdownLog([string] $Path, [string[]] $Names) {
+        foreach ($line in Get-Content $Path -ErrorAction SilentlyContinue) {
+            if ($line -match "^(\S+ \S+)\+0000: event POWERDOWN for domain '([^']+)'" -and $Matches[2] -in $Names) {
+                [pscustomobject]@{ Name = $Matches[2]; Time = [datetime]::ParseExact($Matches[1], 'yyyy-MM-dd HH:mm:ss.fff', $null) }
+            }
+        }
+    }
+
     $script:CanRunDaemon = [bool](Get-Command libvirtd -ErrorAction SilentlyContinue) -and [bool](Get-Command setpriv -ErrorAction SilentlyContinue) -and ((id -u) -eq '0')
     $script:Dir = Join-Path ([IO.Path]::GetTempPath()) "kvmps-t-pd-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
     $script:Uri = "test+unix:///default?socket=$Dir/run/libvirt-sock"
@@ -262,21 +283,6 @@ Describe '-ThrottleLimit and -AsJob' -Tag TestDriver {
 }
 
 Describe '-ThrottleLimit runs items at the same time on qemu:///system' -Tag System {
-    BeforeAll {
-        # Times at which QEMU saw each ACPI power-button press (its POWERDOWN event), by VM name, as virsh prints
-        # them: an observer independent of the module.
-        function Start-PowerdownLog([string] $Path) {
-            Start-Process virsh -ArgumentList '-c', 'qemu:///system', 'qemu-monitor-event', '--event', 'POWERDOWN', '--loop', '--timestamp' -RedirectStandardOutput $Path -PassThru
-        }
-        function Read-PowerdownLog([string] $Path, [string[]] $Names) {
-            foreach ($line in Get-Content $Path -ErrorAction SilentlyContinue) {
-                if ($line -match "^(\S+ \S+)\+0000: event POWERDOWN for domain '([^']+)'" -and $Matches[2] -in $Names) {
-                    [pscustomobject]@{ Name = $Matches[2]; Time = [datetime]::ParseExact($Matches[1], 'yyyy-MM-dd HH:mm:ss.fff', $null) }
-                }
-            }
-        }
-    }
-
     It 'shuts down at most -ThrottleLimit VMs at once, and those together (AsJob: <AsJob>)' -TestCases @(@{ AsJob = $false }, @{ AsJob = $true }) {
         if (-not (Test-SystemLibvirt)) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         # Firmware-only guests ignore ACPI: each graceful stop waits its whole -TimeoutSec, then -Force powers it off.
@@ -285,9 +291,8 @@ Describe '-ThrottleLimit runs items at the same time on qemu:///system' -Tag Sys
         $timeout = 6
         $names = 1..3 | ForEach-Object { New-SystemTestVm -Name (New-TestName "tl$_") -Start }
         $log = Join-Path $TestDrive "powerdown-$AsJob.log"
-        $watcher = Start-PowerdownLog $log
+        $watcher = Start-PowerdownLog $log $names[0]
         try {
-            Start-Sleep -Seconds 1   # the watcher is registered
             $sw = [Diagnostics.Stopwatch]::StartNew()
             if ($AsJob) {
                 $job = Stop-KvmVm -Connection $SystemUri -Name $names -ThrottleLimit 2 -TimeoutSec $timeout -Force -AsJob
@@ -324,8 +329,7 @@ Describe 'Ctrl+C with parallel work' -Tag System {
         # firmware-only guests never answer ACPI: Stop-KvmVm would wait its whole timeout
         $names = 1..3 | ForEach-Object { New-SystemTestVm -Name (New-TestName "cc$_") -Start }
         $log = Join-Path $TestDrive 'powerdown-ctrlc.log'
-        $watcher = Start-Process virsh -ArgumentList '-c', 'qemu:///system', 'qemu-monitor-event', '--event', 'POWERDOWN', '--loop', '--timestamp' -RedirectStandardOutput $log -PassThru
-        Start-Sleep -Seconds 1
+        $watcher = Start-PowerdownLog $log $names[0]
         try {
             $rs = [runspacefactory]::CreateRunspace()
             $rs.Open()
@@ -340,7 +344,7 @@ Describe 'Ctrl+C with parallel work' -Tag System {
                 $wait = [Diagnostics.Stopwatch]::StartNew()
                 do {
                     Start-Sleep -Milliseconds 200
-                    $pressed = @($names | Where-Object { (Get-Content $log -Raw -ErrorAction SilentlyContinue) -match "domain '$_'" })
+                    $pressed = @($names | Where-Object { (Get-Content $log -Raw -ErrorAction SilentlyContinue) -match "POWERDOWN for domain '$_'" })
                 } while ($pressed.Count -lt 3 -and $wait.Elapsed.TotalSeconds -lt 30)
                 $pressed | Should -HaveCount 3 -Because 'the three graceful stops run at the same time'
                 $ps.InvocationStateInfo.State | Should -Be 'Running'
