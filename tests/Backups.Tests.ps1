@@ -99,6 +99,11 @@ Describe 'Backup-KvmVm and Restore-KvmBackup on qemu:///system' -Tag System {
             $err[0].ErrorDetails.RecommendedAction | Should -Match 'NoCheckpoint'
             "$set-snap" | Should -Not -Exist
         }
+        else {
+            # libvirt 9.9 and later allow both on one VM: the backup with its checkpoint simply works
+            $err | Should -BeNullOrEmpty
+            (Get-KvmBackup -Path "$set-snap").Kind | Should -Be 'Full'
+        }
         Remove-Item "$set-snap" -Recurse -Force -ErrorAction SilentlyContinue
         $b = Backup-KvmVm -Connection $c -Name "$p-src" -Destination "$set-snap" -NoCheckpoint
         $b.Kind | Should -Be 'Full'
@@ -123,13 +128,27 @@ Describe 'Backup-KvmVm and Restore-KvmBackup on qemu:///system' -Tag System {
             $null = $ps.AddCommand('Backup-KvmVm').AddParameter('Connection', $c).AddParameter('Name', "$p-big").AddParameter('Destination', "$set-big")
             $sw = [Diagnostics.Stopwatch]::StartNew()
             $async = $ps.BeginInvoke()
-            while (-not (Test-Path "$set-big/*/vda.qcow2") -and $sw.Elapsed.TotalSeconds -lt 20) { Start-Sleep -Milliseconds 20 }
+            # Stop only once libvirt reports the backup job running and copying (an independent view of it).
+            $job = ''
+            while ($job -notmatch 'Operation:\s+Backup' -and -not $async.IsCompleted -and $sw.Elapsed.TotalSeconds -lt 60) {
+                Start-Sleep -Milliseconds 50
+                $job = (& virsh -c $c domjobinfo "$p-big" 2>$null) -join "`n"
+            }
+            $ps.InvocationStateInfo.State | Should -Be 'Running' -Because "the backup must still run when stopped ($($ps.InvocationStateInfo.Reason))"
+            $job | Should -Match 'Operation:\s+Backup' -Because 'libvirt shows the backup job before Ctrl+C'
+            $job | Should -Not -Match 'Job type:\s+None'
             $ps.Stop()
-            try { $null = $ps.EndInvoke($async) } catch { $null = $_ }
+            $stopError = $null
+            try { $null = $ps.EndInvoke($async) } catch { $stopError = $_.Exception }
+            $stopError | Should -Not -BeNullOrEmpty -Because 'a stopped pipeline ends with PipelineStoppedException'
+            $stopError.GetBaseException() | Should -BeOfType ([System.Management.Automation.PipelineStoppedException])
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            @($ps.Streams.Error) | Should -HaveCount 0 -Because 'Ctrl+C is not an error'
             $ps.Dispose()
         }
         finally { $rs.Dispose() }
         "$set-big" | Should -Not -Exist
+        Get-ChildItem (Split-Path $set) -Filter "$(Split-Path $set -Leaf)-big*" | Should -BeNullOrEmpty -Because 'no partial file is left beside it'
         (& virsh -c $c domjobinfo "$p-big") -join ' ' | Should -Match 'Job type:\s+None'
         @(& virsh -c $c checkpoint-list "$p-big" --name | Where-Object { $_.Trim() }).Count | Should -Be $before
     }

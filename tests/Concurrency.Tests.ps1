@@ -21,6 +21,15 @@ BeforeAll {
         }
         [pscustomobject]@{ State = $(if ($lastStart -gt $lastStop) { 'Running' } else { 'ShutOff' }); MemoryBytes = [uint64]$memory; Description = $description }
     }
+
+    # The most runspaces that were inside their operation loops at the same moment (from their start/end times).
+    function Get-MaxOverlap([object[]] $Results) {
+        $edges = foreach ($r in $Results) { [pscustomobject]@{ T = $r.Start; D = 1 }; [pscustomobject]@{ T = $r.End; D = -1 } }
+        $now = 0; $max = 0
+        # at equal times an end counts before a start: touching intervals do not overlap
+        foreach ($e in $edges | Sort-Object T, D) { $now += $e.D; if ($now -gt $max) { $max = $now } }
+        $max
+    }
 }
 
 Describe 'One connection shared by 16 runspaces on test:///default' -Tag TestDriver {
@@ -38,11 +47,15 @@ Describe 'One connection shared by 16 runspaces on test:///default' -Tag TestDri
         $count = $runspaces
         $opsPerRunspace = $ops
         $ErrorActionPreference = 'Continue'   # errors from the runspaces are collected (-ErrorVariable), not thrown
+        $script:connectedAt = $conn.ConnectedAt
+        # Every runspace waits here until all have imported the module, then all start their operations at once.
+        $barrier = [Threading.Barrier]::new($runspaces)
         $sw = [Diagnostics.Stopwatch]::StartNew()
         $script:results = @(0..($runspaces - 1) | ForEach-Object -ThrottleLimit 16 -ErrorVariable parallelErrors -Parallel {
                 $r = $_
                 $errors = [Collections.Generic.List[string]]::new()
                 $done = 0
+                $start = $end = [long]0
                 $Error.Clear()
                 try {
                     $ErrorActionPreference = 'Stop'
@@ -50,6 +63,8 @@ Describe 'One connection shared by 16 runspaces on test:///default' -Tag TestDri
                     $c = $using:conn
                     $own = "$using:prefix-$r"
                     $next = "$using:prefix-$(($r + 1) % $using:count)"
+                    if (-not ($using:barrier).SignalAndWait([TimeSpan]::FromSeconds(120))) { throw 'the other runspaces did not run at the same time' }
+                    $start = [Diagnostics.Stopwatch]::GetTimestamp()
                     for ($i = 0; $i -lt $using:opsPerRunspace; $i++) {
                         try {
                             switch ($i % 8) {
@@ -72,19 +87,24 @@ Describe 'One connection shared by 16 runspaces on test:///default' -Tag TestDri
                         }
                         catch { $errors.Add("runspace $r, op $i ($($i % 8)): $($_.Exception.Message)") }
                     }
+                    $end = [Diagnostics.Stopwatch]::GetTimestamp()
                 }
                 catch { $errors.Add("runspace ${r}: $($_.Exception.Message)") }
                 [pscustomobject]@{
                     Runspace = $r
                     Done     = $done
+                    Start    = $start
+                    End      = $end
                     Errors   = $errors.ToArray()
                     ErrorVar = @($Error | ForEach-Object { "runspace ${r}: $_" })
                 }
             })
         $sw.Stop()
+        $barrier.Dispose()
         $script:parallelErrors = @($parallelErrors | ForEach-Object { "$_" })
-        Write-Host ("    {0} runspaces x {1} operations on one connection ({2} backend): {3:0.00} s ({4:0} ops/s)" -f `
-                $runspaces, $ops, $conn.Backend, $sw.Elapsed.TotalSeconds, ($runspaces * $ops / $sw.Elapsed.TotalSeconds))
+        $script:overlap = Get-MaxOverlap $results
+        Write-Host ("    {0} runspaces x {1} operations on one connection ({2} backend): {3:0.00} s ({4:0} ops/s), up to {5} at once" -f `
+                $runspaces, $ops, $conn.Backend, $sw.Elapsed.TotalSeconds, ($runspaces * $ops / $sw.Elapsed.TotalSeconds), $overlap)
     }
     AfterAll {
         if ($conn) {
@@ -102,6 +122,12 @@ Describe 'One connection shared by 16 runspaces on test:///default' -Tag TestDri
         $results | ForEach-Object { $_.Done | Should -Be $ops -Because "runspace $($_.Runspace) completes every operation" }
     }
 
+    It 'ran the runspaces at the same time, not one after another' {
+        # all met at the barrier (else each reported an error above); their operation loops overlapped in time
+        $results | ForEach-Object { $_.End | Should -BeGreaterThan $_.Start -Because "runspace $($_.Runspace) ran its loop" }
+        $overlap | Should -BeGreaterOrEqual ($runspaces / 2) -Because 'at least half the runspaces were inside their operations at the same moment'
+    }
+
     It 'leaves every VM in the state, memory and description its own runspace set last' {
         $vms = @(Get-KvmVm -Connection $conn -Name "$p-*")
         $vms | Should -HaveCount $runspaces
@@ -115,8 +141,8 @@ Describe 'One connection shared by 16 runspaces on test:///default' -Tag TestDri
     }
 
     It 'keeps the process and the shared connection alive' {
-        (Get-Process -Id $PID).HasExited | Should -BeFalse
         $conn.IsAlive | Should -BeTrue
+        $conn.ConnectedAt | Should -Be $connectedAt -Because 'the one connection was never lost and reopened'
         (Get-KvmHost -Connection $conn).HostName | Should -Not -BeNullOrEmpty
         @(Get-KvmVm -Connection $conn -Name "$p-*") | Should -HaveCount $runspaces
     }
@@ -140,16 +166,20 @@ Describe 'One connection shared by 4 runspaces on qemu:///system' -Tag System {
             $count = $runspaces
             $opsPerRunspace = $sysOps
             $ErrorActionPreference = 'Continue'   # errors from the runspaces are collected (-ErrorVariable), not thrown
+            $barrier = [Threading.Barrier]::new($runspaces)
             $script:results = @(0..($runspaces - 1) | ForEach-Object -ThrottleLimit $runspaces -ErrorVariable parallelErrors -Parallel {
                     $r = $_
                     $errors = [Collections.Generic.List[string]]::new()
                     $done = 0
+                    $start = $end = [long]0
                     $Error.Clear()
                     try {
                         $ErrorActionPreference = 'Stop'
                         Import-Module $using:modulePath
                         $c = $using:sys
                         $own = "$using:prefix-$r"
+                        if (-not ($using:barrier).SignalAndWait([TimeSpan]::FromSeconds(120))) { throw 'the other runspaces did not run at the same time' }
+                        $start = [Diagnostics.Stopwatch]::GetTimestamp()
                         for ($i = 0; $i -lt $using:opsPerRunspace; $i++) {
                             try {
                                 # Even ops read (own VM, then all of this test's VMs by pattern); odd ops set
@@ -166,11 +196,15 @@ Describe 'One connection shared by 4 runspaces on qemu:///system' -Tag System {
                             }
                             catch { $errors.Add("runspace $r, op ${i}: $($_.Exception.Message)") }
                         }
+                        $end = [Diagnostics.Stopwatch]::GetTimestamp()
                     }
                     catch { $errors.Add("runspace ${r}: $($_.Exception.Message)") }
-                    [pscustomobject]@{ Runspace = $r; Done = $done; Errors = $errors.ToArray(); ErrorVar = @($Error | ForEach-Object { "runspace ${r}: $_" }) }
+                    [pscustomobject]@{ Runspace = $r; Done = $done; Start = $start; End = $end; Errors = $errors.ToArray(); ErrorVar = @($Error | ForEach-Object { "runspace ${r}: $_" }) }
                 })
+            $barrier.Dispose()
             $script:parallelErrors = @($parallelErrors | ForEach-Object { "$_" })
+            $script:overlap = Get-MaxOverlap $results
+            Write-Host "    $runspaces runspaces on qemu:///system: up to $overlap inside their operations at once"
         }
     }
     AfterAll {
@@ -186,6 +220,8 @@ Describe 'One connection shared by 4 runspaces on qemu:///system' -Tag System {
         $all = @($results.Errors) + @($results.ErrorVar) + @($parallelErrors) | Where-Object { $_ }
         $all | Should -HaveCount 0 -Because ($all -join ' | ')
         $results | ForEach-Object { $_.Done | Should -Be $sysOps -Because "runspace $($_.Runspace) completes every operation" }
+        $results | ForEach-Object { $_.End | Should -BeGreaterThan $_.Start -Because "runspace $($_.Runspace) ran its loop" }
+        $overlap | Should -BeGreaterOrEqual ($runspaces / 2) -Because 'the runspaces were inside their operations at the same time'
     }
 
     It 'leaves every VM shut off with the memory and description its runspace set last' {

@@ -47,7 +47,11 @@ Describe 'Help for <Name>' -ForEach $script:cmdlets {
 
     It 'describes every parameter' {
         $common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
-        foreach ($p in $command.Parameters.Keys | Where-Object { $_ -notin $common }) {
+        $own = @($command.Parameters.Keys | Where-Object { $_ -notin $common })
+        $own | Should -Not -BeNullOrEmpty -Because 'every KvmPS cmdlet has parameters of its own'
+        # the help lists exactly the cmdlet's parameters, each with a description
+        @($help.Parameters.Parameter.Name | Where-Object { $_ -notin $common } | Sort-Object) | Should -Be @($own | Sort-Object)
+        foreach ($p in $own) {
             $ph = $help.Parameters.Parameter | Where-Object Name -eq $p
             ($ph.Description.Text -join '') | Should -Not -BeNullOrEmpty -Because "-$p needs a description"
         }
@@ -57,8 +61,12 @@ Describe 'Help for <Name>' -ForEach $script:cmdlets {
         $command.OutputType | Should -Not -BeNullOrEmpty
     }
 
-    It 'takes -Connection unless it manages connections itself' {
-        if ($Name -notin 'Connect-KvmHost', 'Get-KvmConnection', 'Get-KvmBackup') {
+    It 'takes -Connection unless it manages connections itself or reads only files' {
+        if ($Name -in 'Connect-KvmHost', 'Get-KvmConnection', 'Get-KvmBackup') {
+            $command.Parameters.Keys | Should -Not -Contain 'Connection'
+            $command.Parameters.Keys | Should -Contain $(if ($Name -eq 'Get-KvmBackup') { 'Path' } else { 'Uri' })
+        }
+        else {
             $command.Parameters.Keys | Should -Contain 'Connection'
         }
     }

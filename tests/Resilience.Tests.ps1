@@ -28,6 +28,27 @@ BeforeAll {
         }
     }
 
+    # Times at which QEMU saw each ACPI power-button press (its POWERDOWN event), by VM name, as virsh prints
+    # them: an observer independent of the module.
+    # Returns once the watcher demonstrably sees events: it logs $Probe's STOP/RESUME (a suspend and resume).
+    function Start-PowerdownLog([string] $Path, [string] $Probe) {
+        $watcher = Start-Process virsh -ArgumentList '-c', 'qemu:///system', 'qemu-monitor-event', '--loop', '--timestamp' -RedirectStandardOutput $Path -PassThru
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        do {
+            & virsh -c qemu:///system suspend $Probe *> $null
+            & virsh -c qemu:///system resume $Probe *> $null
+            Start-Sleep -Milliseconds 500
+        } until ((Get-Content $Path -Raw -ErrorAction SilentlyContinue) -match "event RESUME for domain '$Probe'" -or $sw.Elapsed.TotalSeconds -gt 60)
+        $watcher
+    }
+    function Read-PowerdownLog([string] $Path, [string[]] $Names) {
+        foreach ($line in Get-Content $Path -ErrorAction SilentlyContinue) {
+            if ($line -match "^(\S+ \S+)\+0000: event POWERDOWN for domain '([^']+)'" -and $Matches[2] -in $Names) {
+                [pscustomobject]@{ Name = $Matches[2]; Time = [datetime]::ParseExact($Matches[1], 'yyyy-MM-dd HH:mm:ss.fff', $null) }
+            }
+        }
+    }
+
     $script:CanRunDaemon = [bool](Get-Command libvirtd -ErrorAction SilentlyContinue) -and [bool](Get-Command setpriv -ErrorAction SilentlyContinue) -and ((id -u) -eq '0')
     $script:Dir = Join-Path ([IO.Path]::GetTempPath()) "kvmps-t-pd-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
     $script:Uri = "test+unix:///default?socket=$Dir/run/libvirt-sock"
@@ -261,11 +282,54 @@ Describe '-ThrottleLimit and -AsJob' -Tag TestDriver {
     }
 }
 
+Describe '-ThrottleLimit runs items at the same time on qemu:///system' -Tag System {
+    It 'shuts down at most -ThrottleLimit VMs at once, and those together (AsJob: <AsJob>)' -TestCases @(@{ AsJob = $false }, @{ AsJob = $true }) {
+        if (-not (Test-SystemLibvirt)) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        # Firmware-only guests ignore ACPI: each graceful stop waits its whole -TimeoutSec, then -Force powers it off.
+        # Two slots for three VMs: two presses at once, the third one timeout later. One after another would
+        # space all three a timeout apart; no limit would press all three at once.
+        $timeout = 6
+        $names = 1..3 | ForEach-Object { New-SystemTestVm -Name (New-TestName "tl$_") -Start }
+        $log = Join-Path $TestDrive "powerdown-$AsJob.log"
+        $watcher = Start-PowerdownLog $log $names[0]
+        try {
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            if ($AsJob) {
+                $job = Stop-KvmVm -Connection $SystemUri -Name $names -ThrottleLimit 2 -TimeoutSec $timeout -Force -AsJob
+                $null = Wait-Job $job -Timeout 120
+                $job.State | Should -Be 'Completed'
+                @($job.ChildJobs.Warning + $job.Warning | Where-Object { $_ }) | Should -Not -BeNullOrEmpty
+                Remove-Job $job
+            }
+            else {
+                Stop-KvmVm -Connection $SystemUri -Name $names -ThrottleLimit 2 -TimeoutSec $timeout -Force -WarningVariable warn -WarningAction SilentlyContinue
+                $warn | Should -HaveCount 3 -Because 'each VM timed out and was powered off'
+            }
+            $sw.Stop()
+            foreach ($n in $names) { (& virsh -c qemu:///system domstate $n) -join '' | Should -Match 'shut off' }
+            Start-Sleep -Milliseconds 500
+            $presses = @(Read-PowerdownLog $log $names | Sort-Object Time)
+            $presses | Should -HaveCount 3 -Because "each VM got one ACPI request ($((Get-Content $log -ErrorAction SilentlyContinue) -join ' | '))"
+            @($presses.Name | Sort-Object -Unique) | Should -HaveCount 3
+            $second = ($presses[1].Time - $presses[0].Time).TotalSeconds
+            $third = ($presses[2].Time - $presses[0].Time).TotalSeconds
+            $second | Should -BeLessThan ($timeout / 2) -Because 'two VMs were stopping at the same time'
+            $third | Should -BeGreaterThan ($timeout * 0.75) -Because 'the third waited for a free slot (-ThrottleLimit 2)'
+        }
+        finally {
+            Stop-Process -Id $watcher.Id -ErrorAction SilentlyContinue
+            $names | ForEach-Object { Remove-SystemTestVm $_ }
+        }
+    }
+}
+
 Describe 'Ctrl+C with parallel work' -Tag System {
     It 'stops waiting graceful shutdowns cleanly and leaves no libvirt job' {
         if (-not (Test-SystemLibvirt)) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         # firmware-only guests never answer ACPI: Stop-KvmVm would wait its whole timeout
         $names = 1..3 | ForEach-Object { New-SystemTestVm -Name (New-TestName "cc$_") -Start }
+        $log = Join-Path $TestDrive 'powerdown-ctrlc.log'
+        $watcher = Start-PowerdownLog $log $names[0]
         try {
             $rs = [runspacefactory]::CreateRunspace()
             $rs.Open()
@@ -276,12 +340,20 @@ Describe 'Ctrl+C with parallel work' -Tag System {
                 $ps.Commands.Clear()
                 $null = $ps.AddCommand('Stop-KvmVm').AddParameter('Connection', $SystemUri).AddParameter('Name', $names).AddParameter('ThrottleLimit', 3).AddParameter('TimeoutSec', 120)
                 $async = $ps.BeginInvoke()
-                Start-Sleep -Seconds 3
+                # all three are waiting for their guests at once (-ThrottleLimit 3): each got its ACPI request
+                $wait = [Diagnostics.Stopwatch]::StartNew()
+                do {
+                    Start-Sleep -Milliseconds 200
+                    $pressed = @($names | Where-Object { (Get-Content $log -Raw -ErrorAction SilentlyContinue) -match "POWERDOWN for domain '$_'" })
+                } while ($pressed.Count -lt 3 -and $wait.Elapsed.TotalSeconds -lt 30)
+                $pressed | Should -HaveCount 3 -Because 'the three graceful stops run at the same time'
                 $ps.InvocationStateInfo.State | Should -Be 'Running'
                 $sw = [Diagnostics.Stopwatch]::StartNew()
                 $ps.Stop()
                 $sw.Stop()
-                try { $null = $ps.EndInvoke($async) } catch { $null = $_ }
+                $stopError = $null
+                try { $null = $ps.EndInvoke($async) } catch { $stopError = $_.Exception }
+                $stopError.GetBaseException() | Should -BeOfType ([System.Management.Automation.PipelineStoppedException])
                 $ps.InvocationStateInfo.State | Should -Be 'Stopped'
                 $sw.Elapsed.TotalSeconds | Should -BeLessThan 10
                 $ps.Dispose()
@@ -292,6 +364,9 @@ Describe 'Ctrl+C with parallel work' -Tag System {
                 (& virsh -c qemu:///system domjobinfo $n) -join ' ' | Should -Match 'Job type:\s+None'
             }
         }
-        finally { $names | ForEach-Object { Remove-SystemTestVm $_ } }
+        finally {
+            Stop-Process -Id $watcher.Id -ErrorAction SilentlyContinue
+            $names | ForEach-Object { Remove-SystemTestVm $_ }
+        }
     }
 }

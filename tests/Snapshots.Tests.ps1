@@ -1,5 +1,34 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'common.ps1')
+
+    # Writes a byte pattern through a running VM's first virtio disk (QEMU's monitor, no guest OS needed) and
+    # flushes it, so another reader of the image file sees it.
+    function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [string] $Length) {
+        foreach ($io in "write -P $Pattern $Offset $Length", 'flush') {
+            $out = & virsh -c qemu:///system qemu-monitor-command $Vm --hmp "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"$io`"" 2>&1
+            if ($LASTEXITCODE -ne 0 -or "$out" -match 'error|failed') { throw "qemu-io $io failed: $out" }
+        }
+    }
+
+    # True when the image (read through its backing chain, shared with a running QEMU) holds the pattern.
+    function Test-DiskPattern([string] $Image, [string] $Pattern, [string] $Offset, [string] $Length) {
+        $out = & qemu-io -r -U -f qcow2 -c "read -P $Pattern $Offset $Length" $Image 2>&1 | Out-String
+        $LASTEXITCODE -eq 0 -and $out -notmatch 'Pattern verification failed|Could not|error'
+    }
+
+    # The file a VM's disk vda runs on now, as libvirt reports it (virsh domblklist).
+    function Get-ActiveDiskPath([string] $Vm) {
+        foreach ($line in & virsh -c qemu:///system domblklist $Vm) {
+            if ($line -match '^\s*vda\s+(\S+)') { return $Matches[1] }
+        }
+        throw "no vda in domblklist of $Vm"
+    }
+
+    # An image's direct backing file ('' when none), from qemu-img info.
+    function Get-BackingFile([string] $Image) {
+        $info = & qemu-img info -U --output=json $Image | ConvertFrom-Json
+        "$($info.'backing-filename')"
+    }
 }
 
 Describe 'Snapshots on test:///default' -Tag TestDriver {
@@ -137,13 +166,31 @@ Describe 'Snapshots on qemu:///system' -Tag System {
             }
             ($e1 | Rename-KvmSnapshot -NewName e1-renamed -Passthru).Name | Should -Be 'e1-renamed'
         }
+        else {
+            # libvirt 10.10 and later snapshot UEFI VMs internally, NVRAM included
+            & qemu-img snapshot -U -l (Get-ActiveDiskPath "$p-uefi") | Should -Match '\be1\b'
+        }
     }
 
-    It 'takes a disk-only snapshot' {
+    It 'takes a disk-only snapshot: the VM runs on a new overlay over the old disk, which keeps the old data' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $base = Get-ActiveDiskPath "$p-bios"
+        Write-DiskPattern "$p-bios" 0x11 0 64k
         $d = Checkpoint-KvmVm -Connection $c -Name "$p-bios" -SnapshotName d1 -DiskOnly -Passthru
         $d.Kind | Should -Be 'External'
         $d.HasMemory | Should -BeFalse
+        $overlay = $d.Disks[0].File
+        $overlay | Should -Exist
+        $overlay | Should -Not -Be $base
+        Get-ActiveDiskPath "$p-bios" | Should -Be $overlay -Because 'the running VM writes to the overlay now'
+        (Get-KvmVm -Connection $c -Name "$p-bios").Disks[0].Path | Should -Be $overlay
+        Get-BackingFile $overlay | Should -Be $base
+        (Get-KvmVm -Connection $c -Name "$p-bios").State | Should -Be 'Running'
+
+        Write-DiskPattern "$p-bios" 0x22 0 64k
+        Test-DiskPattern $overlay 0x22 0 64k | Should -BeTrue -Because 'new writes land in the overlay'
+        Test-DiskPattern $base 0x11 0 64k | Should -BeTrue -Because 'the snapshot keeps the old data'
+        Test-DiskPattern $base 0x22 0 64k | Should -BeFalse -Because 'the check can fail'
     }
 
     It 'fails -Quiesce clearly when no guest agent answers, taking nothing' {
@@ -153,12 +200,36 @@ Describe 'Snapshots on qemu:///system' -Tag System {
         Get-KvmSnapshot -Connection $c -VMName "$p-bios" -Name q1 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
-    It 'removes an external snapshot by merging it (libvirt 9.0 and later)' {
+    It 'removes an external snapshot by merging it (libvirt 9.0 and later): the overlay goes, its data stays' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
-        $null = Checkpoint-KvmVm -Connection $c -Name "$p-uefi" -SnapshotName e2
+        $before = Get-ActiveDiskPath "$p-uefi"
+        $beforeBacking = Get-BackingFile $before
+        $e2 = Checkpoint-KvmVm -Connection $c -Name "$p-uefi" -SnapshotName e2 -Passthru
+        $e2.Kind | Should -Be $(if ($libvirt -ge [version]'10.10.0') { 'Internal' } else { 'External' })
+        Write-DiskPattern "$p-uefi" 0x33 1M 64k
+        if ($e2.Kind -eq 'External') {
+            $overlay = $e2.Disks[0].File
+            $overlay | Should -Exist
+            Get-ActiveDiskPath "$p-uefi" | Should -Be $overlay
+            Get-BackingFile $overlay | Should -Be $before
+            Test-DiskPattern $before 0x33 1M 64k | Should -BeFalse -Because 'the write went to the overlay'
+        }
+        else {
+            & qemu-img snapshot -U -l $before | Should -Match '\be2\b'
+        }
+
         Remove-KvmSnapshot -Connection $c -VMName "$p-uefi" -Name e2 -Confirm:$false
         (Get-KvmSnapshot -Connection $c -VMName "$p-uefi").Name | Should -Not -Contain 'e2'
         (Get-KvmVm -Connection $c -Name "$p-uefi").State | Should -Be 'Running'
+        Get-ActiveDiskPath "$p-uefi" | Should -Be $before -Because 'the VM runs on the disk it had before the snapshot'
+        Get-BackingFile $before | Should -Be $beforeBacking
+        Test-DiskPattern $before 0x33 1M 64k | Should -BeTrue -Because 'what was written after the snapshot is kept'
+        if ($e2.Kind -eq 'External') {
+            $overlay | Should -Not -Exist -Because 'the merged overlay is deleted'
+        }
+        else {
+            & qemu-img snapshot -U -l $before | Should -Not -Match '\be2\b'
+        }
     }
 
     It 'removes a VM with external snapshots and all of its files' {

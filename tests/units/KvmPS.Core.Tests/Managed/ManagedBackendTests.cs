@@ -88,21 +88,45 @@ public sealed class ManagedBackendTests
         using ILibvirtConnection m = Managed(System);
         using ILibvirtConnection n = Native(System);
 
-        // other tests create and remove VMs on this host meanwhile: each comparison is retried until both agree
-        Stable(() => Assert.Equal(
-            n.ListAllDomains(ListDomainsFlags.None).Select(d => d.Uuid).Order(),
-            m.ListAllDomains(ListDomainsFlags.None).Select(d => d.Uuid).Order()));
-        Stable(() => Assert.Equal(
-            n.ListAllDomains(ListDomainsFlags.Inactive).Select(d => d.Name).Order(),
-            m.ListAllDomains(ListDomainsFlags.Inactive).Select(d => d.Name).Order()));
-
-        foreach (DomainRef d in m.ListAllDomains(ListDomainsFlags.None).Take(10))
+        // Two VMs of this test's own (one running, one shut off): compared by both backends, whatever else the host has.
+        string prefix = ManagedParity.NewName("par");
+        string type = File.Exists("/dev/kvm") ? "kvm" : "qemu";
+        var defined = new List<DomainRef>();
+        try
         {
-            Stable(() =>
+            foreach (string suffix in new[] { "-run", "-off" })
             {
-                Assert.Equal(d.Uuid, m.LookupDomainByName(d.Name).Uuid);
+                var config = new KvmPS.Core.Xml.DomainConfig
+                {
+                    Name = prefix + suffix,
+                    DomainType = type,
+                    MaxMemoryKiB = 65536,
+                    MemoryKiB = 65536,
+                    CpuCount = 1,
+                    MaxCpuCount = 1,
+                    Title = "KvmPS parity test",
+                };
+                defined.Add(n.DefineDomain(KvmPS.Core.Xml.DomainXml.Build(config), 0));
+            }
+
+            n.CreateDomain(defined[0], 0);
+            DomainRef running = n.LookupDomainByName(prefix + "-run");
+            DomainRef off = defined[1];
+            Assert.True(running.Id > 0);
+
+            static string[] Ours(IEnumerable<DomainRef> list, string prefix) => [.. list.Where(d => d.Name.StartsWith(prefix, StringComparison.Ordinal)).Select(d => d.Name).Order()];
+            Assert.Equal([prefix + "-off", prefix + "-run"], Ours(m.ListAllDomains(ListDomainsFlags.None), prefix));
+            Assert.Equal(Ours(n.ListAllDomains(ListDomainsFlags.None), prefix), Ours(m.ListAllDomains(ListDomainsFlags.None), prefix));
+            Assert.Equal([prefix + "-off"], Ours(m.ListAllDomains(ListDomainsFlags.Inactive), prefix));
+            Assert.Equal(Ours(n.ListAllDomains(ListDomainsFlags.Inactive), prefix), Ours(m.ListAllDomains(ListDomainsFlags.Inactive), prefix));
+
+            foreach (DomainRef d in new[] { running, off })
+            {
+                DomainRef md = m.LookupDomainByName(d.Name);
+                Assert.Equal(d, md);
                 Assert.Equal(d, m.LookupDomainByUuid(d.Uuid));
                 Assert.Equal(n.GetDomainXml(d, DomainXmlFlags.Inactive), m.GetDomainXml(d, DomainXmlFlags.Inactive));
+                Assert.Equal(n.GetDomainXml(d, DomainXmlFlags.None), m.GetDomainXml(d, DomainXmlFlags.None));
                 Assert.Equal(n.GetDomainState(d), m.GetDomainState(d));
                 Assert.Equal(n.GetDomainAutostart(d), m.GetDomainAutostart(d));
                 Assert.Equal(n.IsDomainPersistent(d), m.IsDomainPersistent(d));
@@ -110,18 +134,17 @@ public sealed class ManagedBackendTests
                 Assert.Equal(n.GetDomainVcpus(d, DomainModificationFlags.Config), m.GetDomainVcpus(d, DomainModificationFlags.Config));
                 DomainInfo mi = m.GetDomainInfo(d), ni = n.GetDomainInfo(d);
                 Assert.Equal((ni.State, ni.MaxMemoryKiB, ni.VirtualCpuCount), (mi.State, mi.MaxMemoryKiB, mi.VirtualCpuCount));
-                if (d.Id > 0)
-                {
-                    Assert.Equal(d.Uuid, m.LookupDomainById(d.Id).Uuid);
-                }
-            });
-        }
+            }
 
-        const DomainStatsTypes stats = DomainStatsTypes.State | DomainStatsTypes.Balloon | DomainStatsTypes.Vcpu;
-        Stable(() =>
-        {
-            var ms = m.GetAllDomainStats(stats, ListDomainsFlags.None).ToDictionary(r => r.Domain.Uuid);
-            var ns = n.GetAllDomainStats(stats, ListDomainsFlags.None).ToDictionary(r => r.Domain.Uuid);
+            Assert.Equal(1, m.GetDomainState(running).State);   // running
+            Assert.Equal(5, m.GetDomainState(off).State);       // shut off
+            Assert.Equal(65536UL, m.GetDomainInfo(off).MaxMemoryKiB);
+            Assert.Equal(running.Uuid, m.LookupDomainById(running.Id).Uuid);
+
+            const DomainStatsTypes stats = DomainStatsTypes.State | DomainStatsTypes.Balloon | DomainStatsTypes.Vcpu;
+            var ms = m.GetAllDomainStats(stats, ListDomainsFlags.None).Where(r => r.Domain.Name.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(r => r.Domain.Uuid);
+            var ns = n.GetAllDomainStats(stats, ListDomainsFlags.None).Where(r => r.Domain.Name.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(r => r.Domain.Uuid);
+            Assert.Equal(new[] { running.Uuid, off.Uuid }.Order(), ms.Keys.Order());
             Assert.Equal(ns.Keys.Order(), ms.Keys.Order());
             foreach ((Guid uuid, DomainStatsRecord nr) in ns)
             {
@@ -130,26 +153,17 @@ public sealed class ManagedBackendTests
                 Assert.Equal(nr.GetUInt64("balloon.maximum"), mr.GetUInt64("balloon.maximum"));
                 Assert.Equal(nr.Parameters.Select(p => p.Name).Order(), mr.Parameters.Select(p => p.Name).Order());
             }
-        });
-    }
 
-    /// <summary>Retries a comparison a few times: VMs of other tests come and go on the shared host.</summary>
-    private static void Stable(Action check)
-    {
-        for (int attempt = 1; ; attempt++)
+            Assert.Equal(1UL, ms[running.Uuid].GetUInt64("state.state"));
+            Assert.Equal(5UL, ms[off.Uuid].GetUInt64("state.state"));
+            Assert.Equal(65536UL, ms[off.Uuid].GetUInt64("balloon.maximum"));
+        }
+        finally
         {
-            try
+            foreach (DomainRef d in defined)
             {
-                check();
-                return;
-            }
-            catch (Exception e) when (attempt < 5 && (e is Xunit.Sdk.XunitException || e is LibvirtException { Code: LibvirtErrorCode.NoDomain or LibvirtErrorCode.OperationInvalid }))
-            {
-                Thread.Sleep(500);
-            }
-            catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoDomain)
-            {
-                return;   // it went away for good
+                ManagedParity.Quietly(() => n.DestroyDomain(n.LookupDomainByUuid(d.Uuid), 0));
+                ManagedParity.Quietly(() => n.UndefineDomain(n.LookupDomainByUuid(d.Uuid), DomainUndefineFlags.None));
             }
         }
     }
