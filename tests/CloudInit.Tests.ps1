@@ -134,7 +134,9 @@ Describe 'End to end: a real Debian guest deployed with cloud-init' -Tag System,
 
     It 'removes the VM with its overlay and seed, never the base image' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
-        $disks = (Get-KvmVm -Connection $c -Name "$p-vm").Disks.Path
+        $disks = @((Get-KvmVm -Connection $c -Name "$p-vm").Disks.Path | Where-Object { $_ })
+        $disks.Count | Should -Be 2   # the overlay and the seed ISO
+        $disks | Where-Object { $_ -eq $image } | Should -BeNullOrEmpty
         Remove-KvmVm -Connection $c -Name "$p-vm" -RemoveStorage -Force -Confirm:$false
         foreach ($d in $disks) { $d | Should -Not -Exist }
         $image | Should -Exist
