@@ -55,7 +55,7 @@ public sealed class GetKvmVolumeCommand : KvmStoragePoolBaseCommand
         {
             if (!WildcardPattern.ContainsWildcardCharacters(n))
             {
-                patterns.Add((n, null));
+                patterns.Add((WildcardPattern.Unescape(n), null));   // v`[1`].raw, as completion inserts it, is v[1].raw
             }
             else if (TryPattern(n) is { } p)
             {

@@ -188,7 +188,9 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
             foreach (string n in names)
             {
                 // NameMatch's rule: an exact name wins; a literal name or one without wildcards that matches nothing is VmNotFound.
-                DomainCounters? match = sample.Domains.FirstOrDefault(d => string.Equals(d.Domain.Name, n, StringComparison.Ordinal));
+                string unescaped = WildcardPattern.ContainsWildcardCharacters(n) ? n : WildcardPattern.Unescape(n);
+                DomainCounters? match = sample.Domains.FirstOrDefault(d => string.Equals(d.Domain.Name, n, StringComparison.Ordinal))
+                    ?? sample.Domains.FirstOrDefault(d => string.Equals(d.Domain.Name, unescaped, StringComparison.Ordinal));
                 if (match is not null || _literal.Contains(names) || !WildcardPattern.ContainsWildcardCharacters(n))
                 {
                     if (match is null)

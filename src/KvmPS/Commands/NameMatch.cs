@@ -6,7 +6,8 @@ namespace KvmPS.Commands;
 /// How names given to a cmdlet pick objects, the same for every noun (VM, snapshot, network, pool, volume):
 /// <list type="bullet">
 /// <item>an object whose name is exactly the given text always wins (so <c>web[1]</c> finds the VM <c>web[1]</c>);</item>
-/// <item>otherwise a typed name with wildcard characters is a pattern (case-insensitive), and one that matches nothing is silent;</item>
+/// <item>otherwise a typed name with wildcard characters is a pattern (case-insensitive), and one that matches nothing is silent;
+/// a name whose only wildcard characters are escaped (<c>web`[1`]</c>, as tab completion inserts it) means that one name;</item>
 /// <item>a literal name (-LiteralName, or a name that came from the pipeline: a CSV row, Select-Object Name) is never a pattern;</item>
 /// <item>a name that is not a pattern and matches nothing is the noun's NotFound error.</item>
 /// </list>
@@ -41,9 +42,28 @@ internal static class NameMatch
                 continue;
             }
 
-            if (literal || !WildcardPattern.ContainsWildcardCharacters(name))
+            if (literal)
             {
                 notFound(name);
+                continue;
+            }
+
+            if (!WildcardPattern.ContainsWildcardCharacters(name))
+            {
+                // No wildcard left once escapes are read (web`[1`], as completion inserts it): the unescaped name, exactly.
+                string unescaped = WildcardPattern.Unescape(name);
+                if (unescaped != name && exact(unescaped) is { } named)
+                {
+                    if (seen.Add(identity(named)))
+                    {
+                        result.Add(named);
+                    }
+                }
+                else
+                {
+                    notFound(name);
+                }
+
                 continue;
             }
 
