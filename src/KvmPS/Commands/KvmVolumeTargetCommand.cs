@@ -65,7 +65,8 @@ public abstract class KvmVolumeTargetCommand : KvmStoragePoolBaseCommand
             },
             () => StorageService.ListVolumes(connection, Pool, null, CancelToken),
             v => v.Name, v => v.Key,
-            name => WriteError(ErrorRecords.FromOperation(misses[name], name)),
+            name => WriteError(ErrorRecords.FromOperation(misses.TryGetValue(name, out KvmOperationException? e) ? e
+                : new KvmOperationException("VolumeNotFound", $"Storage pool '{Pool}' has no volume '{name}'.", name) { Kind = KvmErrorKind.NotFound }, name)),
             WriteError));
         foreach (KvmVolume volume in volumes)
         {
