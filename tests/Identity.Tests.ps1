@@ -313,11 +313,11 @@ Describe 'Pool and volume identity on <Uri>' -Tag $case.Tag -ForEach @($case) {
         Get-RemainingVolume | Should -Be (Sorted 'v1.raw', 'vx.raw', 'v[1].raw')
     }
 
-    It 'acts on a piped volume by pool and key: a volume re-made under its name is not touched' {
+    It 'acts on a piped volume in its own pool: a volume of the same name in another pool is not touched' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $stale = Get-KvmVolume -Connection $Uri -Pool "${p}pool1" -Name "${p}vx.raw"
         $stale.Key | Should -Not -BeNullOrEmpty
-        # A volume of the same name in the other pool has another key: a stale object must not reach it either.
+        # A volume of the same name in the other pool has another key: neither object may reach the other volume.
         $other = New-KvmVolume -Connection $Uri -Pool "${p}pool[1]" -Name "${p}vx.raw" -SizeBytes 1MB -Format raw
         $other.Key | Should -Not -Be $stale.Key
         $other | Remove-KvmVolume -Confirm:$false
