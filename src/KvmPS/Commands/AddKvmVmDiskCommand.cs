@@ -7,7 +7,7 @@ using KvmPS.Transforms;
 namespace KvmPS.Commands;
 
 /// <summary>Attaches a disk to VMs (Hyper-V: Add-VMHardDiskDrive): an existing volume or file, or a new qcow2 volume. Hot-plugs into running VMs.</summary>
-[Cmdlet(VerbsCommon.Add, "KvmVmDisk", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Add, "KvmVmDisk", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVmDisk))]
 public sealed class AddKvmVmDiskCommand : KvmVmCmdlet
 {
@@ -41,6 +41,7 @@ public sealed class AddKvmVmDiskCommand : KvmVmCmdlet
 
     protected override void BeginProcessing()
     {
+        base.BeginProcessing();
         int sources = (Volume is null ? 0 : 1) + (Path is null ? 0 : 1) + (SizeBytes is null ? 0 : 1);
         if (sources != 1)
         {

@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Adds a SATA CD/DVD drive to VMs (Hyper-V: Add-VMDvdDrive), empty or with an ISO. On a running VM it appears at the next start.</summary>
-[Cmdlet(VerbsCommon.Add, "KvmVmDvdDrive", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Add, "KvmVmDvdDrive", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVmDisk))]
 public sealed class AddKvmVmDvdDriveCommand : KvmVmCmdlet
 {
@@ -18,6 +18,7 @@ public sealed class AddKvmVmDvdDriveCommand : KvmVmCmdlet
 
     protected override void BeginProcessing()
     {
+        base.BeginProcessing();
         if (Path is not null && !Path.StartsWith('/'))
         {
             Path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);

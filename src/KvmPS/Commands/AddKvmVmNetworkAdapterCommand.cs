@@ -6,7 +6,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Attaches a network adapter to VMs (Hyper-V: Add-VMNetworkAdapter): on a libvirt network or a host bridge. Hot-plugs into running VMs.</summary>
-[Cmdlet(VerbsCommon.Add, "KvmVmNetworkAdapter", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Add, "KvmVmNetworkAdapter", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVmNetworkAdapter))]
 public sealed class AddKvmVmNetworkAdapterCommand : KvmVmCmdlet
 {
@@ -34,6 +34,7 @@ public sealed class AddKvmVmNetworkAdapterCommand : KvmVmCmdlet
 
     protected override void BeginProcessing()
     {
+        base.BeginProcessing();
         if ((Network is null) == (Bridge is null))
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give exactly one of -Network and -Bridge."),

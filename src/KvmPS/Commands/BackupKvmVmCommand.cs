@@ -6,7 +6,7 @@ using KvmPS.Jobs;
 namespace KvmPS.Commands;
 
 /// <summary>Backs VMs up into a self-describing folder: a full copy, or (-Incremental) only the blocks changed since the last backup.</summary>
-[Cmdlet(VerbsData.Backup, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsData.Backup, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmBackup))]
 [OutputType(typeof(KvmPSJob))]
 public sealed class BackupKvmVmCommand : KvmVmBatchCmdlet
@@ -30,6 +30,7 @@ public sealed class BackupKvmVmCommand : KvmVmBatchCmdlet
 
     protected override void BeginProcessing()
     {
+        base.BeginProcessing();
         if (Incremental && NoCheckpoint)
         {
             // an incremental builds on the last checkpoint and leaves one; -NoCheckpoint would end the chain early but is allowed

@@ -7,7 +7,7 @@ using KvmPS.Jobs;
 namespace KvmPS.Commands;
 
 /// <summary>Takes a snapshot (Hyper-V: checkpoint) of VMs: with memory when running, unless -DiskOnly.</summary>
-[Cmdlet(VerbsData.Checkpoint, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsData.Checkpoint, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmSnapshot))]
 [OutputType(typeof(KvmPSJob))]
 public sealed class CheckpointKvmVmCommand : KvmVmBatchCmdlet

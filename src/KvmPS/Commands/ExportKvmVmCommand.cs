@@ -15,7 +15,7 @@ public enum KvmVmExportFormat
 }
 
 /// <summary>Writes a VM's definition to a file: libvirt XML, or a KvmPS YAML spec that New-KvmVm and Import-KvmVm read.</summary>
-[Cmdlet(VerbsData.Export, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsData.Export, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(FileInfo))]
 public sealed class ExportKvmVmCommand : KvmVmCmdlet
 {

@@ -18,5 +18,5 @@ public sealed class GetKvmNetworkCommand : KvmCmdlet
     public string[]? Name { get; set; }
 
     protected override void ProcessConnection(KvmConnection connection)
-        => WriteObject(KvmNetworkCmdlet.Resolve(connection, Name, WriteError), enumerateCollection: true);
+        => WriteObject(KvmNetworkCmdlet.Resolve(connection, Name, FromPipeline(nameof(Name)), WriteError), enumerateCollection: true);
 }

@@ -39,13 +39,13 @@ public sealed class GetKvmNetworkLeaseCommand : KvmCmdlet
         foreach (KvmNetwork n in InputObject)
         {
             CancelToken.ThrowIfCancellationRequested();
-            Guard(n.Name, () => Write(NetworkService.Refresh(n)));
+            Guard(n.Name, () => Write(KvmNetworkCmdlet.Reresolve(n)));
         }
     }
 
     protected override void ProcessConnection(KvmConnection connection)
     {
-        foreach (KvmNetwork n in KvmNetworkCmdlet.Resolve(connection, Network, WriteError))
+        foreach (KvmNetwork n in KvmNetworkCmdlet.Resolve(connection, Network, FromPipeline(nameof(Network)), WriteError))
         {
             CancelToken.ThrowIfCancellationRequested();
             Guard(n.Name, () => Write(n));

@@ -18,5 +18,5 @@ public sealed class GetKvmStoragePoolCommand : KvmStoragePoolBaseCommand
     public string[]? Name { get; set; }
 
     protected override void ProcessConnection(KvmConnection connection)
-        => WriteObject(ResolvePools(connection, Name).Select(p => p.Pool), enumerateCollection: true);
+        => WriteObject(ResolvePools(connection, Name, FromPipeline(nameof(Name))).Select(p => p.Pool), enumerateCollection: true);
 }

@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 
 namespace KvmPS.Commands;
 
-/// <summary>Gets the VMs of one or more hosts.</summary>
+/// <summary>Gets the VMs of one or more hosts: by name (an exact name wins over wildcard expansion), literal name, id or UUID.</summary>
 [Cmdlet(VerbsCommon.Get, "KvmVm", DefaultParameterSetName = NameSet)]
 [OutputType(typeof(KvmVm))]
 public sealed class GetKvmVmCommand : KvmCmdlet
@@ -13,6 +13,7 @@ public sealed class GetKvmVmCommand : KvmCmdlet
     private const string NameSet = "Name";
     private const string IdSet = "Id";
     private const string UuidSet = "Uuid";
+    private const string LiteralNameSet = "LiteralName";
 
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
     [Alias("VMName")]
@@ -20,6 +21,12 @@ public sealed class GetKvmVmCommand : KvmCmdlet
     [ArgumentCompleter(typeof(KvmVmNameCompleter))]
     [ValidateNotNullOrEmpty]
     public string[]? Name { get; set; }
+
+    /// <summary>VM names taken exactly as written: no character is a wildcard.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = LiteralNameSet)]
+    [ArgumentCompleter(typeof(KvmVmNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralName { get; set; } = [];
 
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = IdSet)]
     public int[] Id { get; set; } = [];
@@ -50,31 +57,16 @@ public sealed class GetKvmVmCommand : KvmCmdlet
                 return;
         }
 
-        if (Name is null || Name.Length == 0)
+        bool literalSet = ParameterSetName == LiteralNameSet;
+        string[]? names = literalSet ? LiteralName : Name;
+        if (names is null || names.Length == 0)
         {
             WriteVms(VmService.List(connection, CancelToken));
             return;
         }
 
-        var patterns = new List<WildcardPattern>();
-        foreach (string n in Name)
-        {
-            if (!WildcardPattern.ContainsWildcardCharacters(n))
-            {
-                Emit(VmService.GetByName(connection, n), n, $"named '{n}'", connection);
-                continue;
-            }
-
-            if (TryWildcard(n, WriteError, out WildcardPattern p))
-            {
-                patterns.Add(p);
-            }
-        }
-
-        if (patterns.Count > 0)
-        {
-            WriteVms(VmService.List(connection, CancelToken).Where(v => patterns.Any(p => p.IsMatch(v.Name))));
-        }
+        // NameMatch: an exact name wins over a pattern; -LiteralName and names from the pipeline are never patterns.
+        WriteVms(ResolveVms(connection, names, literalSet || FromPipeline(nameof(Name))));
     }
 
     private void Emit(KvmVm? vm, object input, string what, KvmConnection connection)

@@ -5,7 +5,7 @@ using KvmPS.Core.Backend;
 namespace KvmPS.Commands;
 
 /// <summary>Gets where a VM's display (VNC/SPICE) and serial console can be reached.</summary>
-[Cmdlet(VerbsCommon.Get, "KvmVmConsole", DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Get, "KvmVmConsole", DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVmConsole))]
 public sealed class GetKvmVmConsoleCommand : KvmVmCmdlet
 {

@@ -6,7 +6,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Gets the disks and CD-ROM drives of VMs (Hyper-V: Get-VMHardDiskDrive), running and configured.</summary>
-[Cmdlet(VerbsCommon.Get, "KvmVmDisk", DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Get, "KvmVmDisk", DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVmDisk))]
 public sealed class GetKvmVmDiskCommand : KvmVmCmdlet
 {

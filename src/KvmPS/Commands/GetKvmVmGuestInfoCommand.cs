@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Gets what the guest agent reports: OS, kernel, host name, time zone, users, file systems.</summary>
-[Cmdlet(VerbsCommon.Get, "KvmVmGuestInfo", DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Get, "KvmVmGuestInfo", DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmGuestInfo))]
 public sealed class GetKvmVmGuestInfoCommand : KvmVmCmdlet
 {

@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Gets the network adapters of VMs (Hyper-V: Get-VMNetworkAdapter), with link state and, for running VMs, IP addresses.</summary>
-[Cmdlet(VerbsCommon.Get, "KvmVmNetworkAdapter", DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Get, "KvmVmNetworkAdapter", DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVmNetworkAdapter))]
 public sealed class GetKvmVmNetworkAdapterCommand : KvmVmCmdlet
 {

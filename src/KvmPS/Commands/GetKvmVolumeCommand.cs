@@ -46,7 +46,7 @@ public sealed class GetKvmVolumeCommand : KvmStoragePoolBaseCommand
     }
 
     protected override void ProcessConnection(KvmConnection connection)
-        => WriteVolumes(connection, ResolvePools(connection, Pool));
+        => WriteVolumes(connection, ResolvePools(connection, Pool, FromPipeline(nameof(Pool))));
 
     private void WriteVolumes(KvmConnection connection, IReadOnlyList<(KvmStoragePool Pool, bool Exact)> pools)
     {
@@ -55,7 +55,7 @@ public sealed class GetKvmVolumeCommand : KvmStoragePoolBaseCommand
         {
             if (!WildcardPattern.ContainsWildcardCharacters(n))
             {
-                patterns.Add((n, null));
+                patterns.Add((WildcardPattern.Unescape(n), null));   // v`[1`].raw, as completion inserts it, is v[1].raw
             }
             else if (TryPattern(n) is { } p)
             {
@@ -89,9 +89,12 @@ public sealed class GetKvmVolumeCommand : KvmStoragePoolBaseCommand
             Guard(pool.Name, () =>
             {
                 IReadOnlyList<StorageVolumeInfo> infos = StorageService.ListVolumeInfos(connection, pool.Name);
+                // NameMatch's rule per pool: a volume named exactly so wins over the pattern.
+                var names = infos.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
                 List<StorageVolumeInfo> selected = patterns.Count == 0
                     ? infos.ToList()
-                    : infos.Where(v => patterns.Any(p => p.Pattern?.IsMatch(v.Name) ?? p.Text == v.Name)).ToList();
+                    : infos.Where(v => patterns.Any(p => p.Text == v.Name
+                        || (p.Pattern is { } w && !names.Contains(p.Text) && w.IsMatch(v.Name)))).ToList();
                 if (selected.Count == 0)
                 {
                     return;

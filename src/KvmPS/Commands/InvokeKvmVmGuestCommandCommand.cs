@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Runs a command inside VMs through the guest agent (guest-exec) and returns its exit code and output.</summary>
-[Cmdlet(VerbsLifecycle.Invoke, "KvmVmGuestCommand", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsLifecycle.Invoke, "KvmVmGuestCommand", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmGuestCommandResult))]
 public sealed class InvokeKvmVmGuestCommandCommand : KvmVmCmdlet
 {

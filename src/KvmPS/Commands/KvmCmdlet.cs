@@ -18,6 +18,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
     private readonly int _pipelineThread;
     private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _fromOtherThreads = new();
     private WorkBatch? _batch;
+    private HashSet<string>? _typed;
 
     /// <summary>Hosts to act on: KvmConnection objects or libvirt URIs. Default: the connections made by Connect-KvmHost.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -101,37 +102,38 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
     /// <summary>Writes the job (-AsJob), or waits for the parallel items while writing their output.</summary>
     protected void EndWork() => _batch?.End();
 
-    /// <summary>The VMs named (exactly or by wildcard) on one connection; misses are VmNotFound errors, unmatched wildcards are silent.</summary>
-    protected IEnumerable<KvmVm> ResolveVms(KvmConnection connection, IEnumerable<string> names)
+    /// <summary>The VMs named on one connection (<see cref="NameMatch"/>: an exact name wins, else a typed name with wildcards is
+    /// a pattern; <paramref name="literal"/> names never are); misses are VmNotFound errors, unmatched patterns are silent.</summary>
+    protected IEnumerable<KvmVm> ResolveVms(KvmConnection connection, IEnumerable<string> names, bool literal = false)
+        => NameMatch.Select(names, literal, n => VmService.GetByName(connection, n), () => VmService.List(connection, CancelToken),
+            v => v.Name, v => v.Uuid, n => WriteError(ErrorRecords.VmNotFound(n, $"named '{n}'", connection.Uri)), WriteError);
+
+    /// <summary>
+    /// The piped VM as it is now, found again by its UUID on its own host (never by name: a VM renamed or removed since
+    /// it was listed is VmNotFound for that UUID, not another VM that now has the name). Null after writing VmNotFound.
+    /// </summary>
+    protected KvmVm? Reresolve(KvmVm vm)
     {
-        List<KvmVm>? all = null;
-        foreach (string n in names)
+        vm.Connection.Open();
+        KvmVm? now = VmService.GetByUuid(vm.Connection, vm.Uuid);
+        if (now is null)
         {
-            if (!WildcardPattern.ContainsWildcardCharacters(n))
-            {
-                KvmVm? vm = VmService.GetByName(connection, n);
-                if (vm is null)
-                {
-                    WriteError(ErrorRecords.VmNotFound(n, $"named '{n}'", connection.Uri));
-                    continue;
-                }
-
-                yield return vm;
-                continue;
-            }
-
-            if (!TryWildcard(n, WriteError, out WildcardPattern pattern))
-            {
-                continue;
-            }
-
-            all ??= VmService.List(connection, CancelToken).ToList();
-            foreach (KvmVm vm in all.Where(v => pattern.IsMatch(v.Name)))
-            {
-                yield return vm;
-            }
+            WriteError(ErrorRecords.VmNotFound(vm, $"with UUID {vm.Uuid} (listed as '{vm.Name}')", vm.Connection.Uri));
         }
+
+        return now;
     }
+
+    /// <summary>Remembers which parameters were given on the command line (derived cmdlets that override this call it first).</summary>
+    protected override void BeginProcessing()
+        => _typed = new HashSet<string>(MyInvocation.BoundParameters.Keys, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// True when <paramref name="parameter"/> got its value from the pipeline (by value or by property name: CSV rows,
+    /// Select-Object Name) rather than from the command line. Names that arrive this way are data: matched literally.
+    /// </summary>
+    protected bool FromPipeline(string parameter)
+        => _typed is { } typed && !typed.Contains(parameter) && MyInvocation.BoundParameters.ContainsKey(parameter);
 
     /// <summary>A case-insensitive pattern for <paramref name="text"/>; an invalid one is an InvalidWildcard error (false).</summary>
     internal static bool TryWildcard(string text, Action<ErrorRecord> writeError, out WildcardPattern pattern)

@@ -29,9 +29,15 @@ public abstract class KvmSnapshotCmdlet : KvmCmdlet
     {
         if (ParameterSetName == VMSet)
         {
-            foreach (KvmVm vm in VM)
+            foreach (KvmVm piped in VM)
             {
-                Guard(vm.Name, () => ProcessVm(vm));
+                Guard(piped.Name, () =>
+                {
+                    if (Reresolve(piped) is { } vm)
+                    {
+                        ProcessVm(vm);
+                    }
+                });
             }
 
             return;
@@ -48,7 +54,7 @@ public abstract class KvmSnapshotCmdlet : KvmCmdlet
 
     protected sealed override void ProcessConnection(KvmConnection connection)
     {
-        foreach (KvmVm vm in ResolveVms(connection, VMName))
+        foreach (KvmVm vm in ResolveVms(connection, VMName, FromPipeline(nameof(VMName))))
         {
             CancelToken.ThrowIfCancellationRequested();
             Guard(vm.Name, () => ProcessVm(vm));
@@ -63,41 +69,34 @@ public abstract class KvmSnapshotCmdlet : KvmCmdlet
     {
     }
 
-    /// <summary>The VM's snapshots whose names match <paramref name="patterns"/>; an exact name that is missing is SnapshotNotFound.</summary>
-    protected IEnumerable<KvmSnapshot> Match(KvmVm vm, IReadOnlyList<KvmSnapshot> all, string[]? patterns)
+    /// <summary>
+    /// The VM's snapshots named by <paramref name="patterns"/> (<see cref="NameMatch"/>: an exact name wins; patterns only
+    /// where the parameter takes wildcards, <paramref name="literal"/> false); a name that finds nothing is SnapshotNotFound.
+    /// </summary>
+    protected IEnumerable<KvmSnapshot> Match(KvmVm vm, IReadOnlyList<KvmSnapshot> all, string[]? patterns, bool literal = false)
+        => patterns is null || patterns.Length == 0
+            ? all
+            : NameMatch.Select(all, patterns, literal, x => x.Name, x => x.Name,
+                p => WriteError(ErrorRecords.FromOperation(new KvmOperationException("SnapshotNotFound", $"VM '{vm.Name}' has no snapshot named '{p}'.", p) { Kind = KvmErrorKind.NotFound }, p)),
+                WriteError);
+
+    /// <summary>
+    /// The piped snapshot as it is now: its VM found again by UUID, the snapshot by its exact name in that VM (never
+    /// another VM's snapshot of the same name). VmNotFound or SnapshotNotFound when either is gone.
+    /// </summary>
+    protected static KvmSnapshot Reresolve(KvmSnapshot snapshot)
     {
-        if (patterns is null || patterns.Length == 0)
-        {
-            return all;
-        }
-
-        var result = new List<KvmSnapshot>();
-        foreach (string p in patterns)
-        {
-            if (!WildcardPattern.ContainsWildcardCharacters(p))
+        snapshot.Connection.Open();
+        KvmVm vm = VmService.GetByUuid(snapshot.Connection, snapshot.VMUuid)
+            ?? throw new KvmOperationException("VmNotFound", $"VM '{snapshot.VMName}' ({snapshot.VMUuid}) of snapshot '{snapshot.Name}' no longer exists on {snapshot.Connection.Uri}.", snapshot.Name)
             {
-                KvmSnapshot? s = all.FirstOrDefault(x => x.Name == p);
-                if (s is null)
-                {
-                    WriteError(ErrorRecords.FromOperation(new KvmOperationException("SnapshotNotFound", $"VM '{vm.Name}' has no snapshot named '{p}'."), p));
-                }
-                else if (!result.Contains(s))
-                {
-                    result.Add(s);
-                }
-
-                continue;
-            }
-
-            if (!TryWildcard(p, WriteError, out WildcardPattern w))
+                Kind = KvmErrorKind.NotFound,
+            };
+        return SnapshotService.Get(vm, snapshot.Name)
+            ?? throw new KvmOperationException("SnapshotNotFound", $"VM '{vm.Name}' has no snapshot named '{snapshot.Name}' any more.", snapshot.Name)
             {
-                continue;
-            }
-
-            result.AddRange(all.Where(x => w.IsMatch(x.Name) && !result.Contains(x)));
-        }
-
-        return result;
+                Kind = KvmErrorKind.NotFound,
+            };
     }
 
     protected static string Describe(KvmSnapshot s) => $"snapshot '{s.Name}' of VM '{s.VMName}' on {s.Connection.HostName ?? s.Connection.Uri}";

@@ -30,8 +30,11 @@ public abstract class KvmStoragePoolBaseCommand : KvmCmdlet
         return usage;
     }
 
-    /// <summary>The pools named exactly or by wildcard (all when <paramref name="patterns"/> is empty); a missing exact name is StoragePoolNotFound.</summary>
-    protected IReadOnlyList<(KvmStoragePool Pool, bool Exact)> ResolvePools(KvmConnection connection, IReadOnlyList<string>? patterns)
+    /// <summary>
+    /// The pools named (<see cref="NameMatch"/>: an exact name wins, <paramref name="literal"/> names are never patterns; all when
+    /// <paramref name="patterns"/> is empty); Exact tells a pool named exactly from one a pattern found. A miss is StoragePoolNotFound.
+    /// </summary>
+    protected IReadOnlyList<(KvmStoragePool Pool, bool Exact)> ResolvePools(KvmConnection connection, IReadOnlyList<string>? patterns, bool literal = false)
     {
         IReadOnlyList<KvmStoragePool> all = StorageService.ListPools(connection);
         if (patterns is null || patterns.Count == 0)
@@ -39,41 +42,47 @@ public abstract class KvmStoragePoolBaseCommand : KvmCmdlet
             return all.Select(p => (p, false)).ToList();
         }
 
-        var result = new List<(KvmStoragePool, bool)>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string name in patterns)
+        var exact = new HashSet<string>(patterns, StringComparer.Ordinal);
+        return NameMatch.Select(all, patterns, literal, p => p.Name, p => p.Uuid, name => WriteError(ErrorRecords.FromOperation(
+                new KvmOperationException("StoragePoolNotFound", $"There is no storage pool '{name}' on {connection.Uri}.", name)
+                {
+                    Kind = KvmErrorKind.NotFound,
+                    Hint = "Run Get-KvmStoragePool to list the pools.",
+                }, name)), WriteError)
+            .Select(p => (p, exact.Contains(p.Name)))
+            .ToList();
+    }
+
+    /// <summary>The piped pool as it is now, found again by its UUID on its own host; StoragePoolNotFound when it is gone.</summary>
+    protected static KvmStoragePool Reresolve(KvmStoragePool pool)
+    {
+        pool.Connection.Open();
+        return StorageService.ListPools(pool.Connection).FirstOrDefault(p => p.Uuid == pool.Uuid)
+            ?? throw new KvmOperationException("StoragePoolNotFound", $"Storage pool '{pool.Name}' ({pool.Uuid}) no longer exists on {pool.Connection.Uri}.", pool.Name)
+            {
+                Kind = KvmErrorKind.NotFound,
+                Hint = "Run Get-KvmStoragePool to list the pools.",
+            };
+    }
+
+    /// <summary>
+    /// The piped volume as it is now: the volume of that name in that pool, which must still have the same key (libvirt's
+    /// identity for a volume, its path in folder pools); VolumeNotFound when it is gone or the name now means another volume.
+    /// </summary>
+    protected KvmVolume Reresolve(KvmVolume volume)
+    {
+        volume.Connection.Open();
+        KvmVolume now = StorageService.GetVolume(volume.Connection, volume.Pool, volume.Name, null);
+        if (!string.IsNullOrEmpty(volume.Key) && now.Key != volume.Key)
         {
-            if (!WildcardPattern.ContainsWildcardCharacters(name))
+            throw new KvmOperationException("VolumeNotFound", $"Volume '{volume.Pool}/{volume.Name}' ({volume.Key}) no longer exists on {volume.Connection.Uri}; that name now belongs to {now.Key}.", volume.Name)
             {
-                KvmStoragePool? pool = all.FirstOrDefault(p => p.Name == name);
-                if (pool is null)
-                {
-                    WriteError(ErrorRecords.FromOperation(new KvmOperationException("StoragePoolNotFound", $"There is no storage pool '{name}' on {connection.Uri}.", name)
-                    {
-                        Kind = KvmErrorKind.NotFound,
-                        Hint = "Run Get-KvmStoragePool to list the pools.",
-                    }, name));
-                }
-                else if (seen.Add(pool.Name))
-                {
-                    result.Add((pool, true));
-                }
-
-                continue;
-            }
-
-            if (TryPattern(name) is not { } pattern)
-            {
-                continue;
-            }
-
-            foreach (KvmStoragePool pool in all.Where(p => pattern.IsMatch(p.Name) && seen.Add(p.Name)))
-            {
-                result.Add((pool, false));
-            }
+                Kind = KvmErrorKind.NotFound,
+                Hint = "Run Get-KvmVolume again and pipe the volume you mean.",
+            };
         }
 
-        return result;
+        return now;
     }
 
     /// <summary>A wildcard pattern, or null after writing InvalidWildcard.</summary>

@@ -36,13 +36,13 @@ public abstract class KvmStoragePoolTargetCommand : KvmStoragePoolBaseCommand
         foreach (KvmStoragePool pool in InputObject)
         {
             CancelToken.ThrowIfCancellationRequested();
-            Guard(pool.Name, () => ProcessPool(pool));
+            Guard(pool.Name, () => ProcessPool(Reresolve(pool)));
         }
     }
 
     protected sealed override void ProcessConnection(KvmConnection connection)
     {
-        foreach ((KvmStoragePool pool, bool _) in ResolvePools(connection, Name))
+        foreach ((KvmStoragePool pool, bool _) in ResolvePools(connection, Name, FromPipeline(nameof(Name))))
         {
             CancelToken.ThrowIfCancellationRequested();
             Guard(pool.Name, () => ProcessPool(pool));

@@ -14,6 +14,7 @@ public abstract class KvmVmNetworkAdapterCmdlet : KvmVmCmdlet
 
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = NameSet)]
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = VMSet)]
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = LiteralNameSet)]
     [ArgumentCompleter(typeof(KvmVmMacAddressCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] MacAddress { get; set; } = [];

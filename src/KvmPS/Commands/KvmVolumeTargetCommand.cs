@@ -6,8 +6,8 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>
-/// Base of the cmdlets that act on existing volumes: -Pool and the derived cmdlet's -Name (the Name set), or KvmVolume
-/// objects from the pipeline (the InputObject set), each acted on on its own host.
+/// Base of the cmdlets that act on existing volumes: -Pool and the derived cmdlet's -Name (the Name set; see <see cref="NameMatch"/>),
+/// or KvmVolume objects from the pipeline (the InputObject set, the default), each found again by pool and key on its own host.
 /// </summary>
 public abstract class KvmVolumeTargetCommand : KvmStoragePoolBaseCommand
 {
@@ -40,33 +40,38 @@ public abstract class KvmVolumeTargetCommand : KvmStoragePoolBaseCommand
         foreach (KvmVolume volume in InputObject)
         {
             CancelToken.ThrowIfCancellationRequested();
-            Guard(volume.Name, () => ProcessVolume(volume));
+            Guard(volume.Name, () => ProcessVolume(Reresolve(volume)));
         }
     }
 
     protected sealed override void ProcessConnection(KvmConnection connection)
     {
-        IReadOnlyList<KvmVolume>? all = null;
-        foreach (string name in TargetNames)
+        // NameMatch: an exact volume name wins; a pattern only when the cmdlet takes wildcards and the name was typed.
+        bool literal = !NamesAreWildcards || FromPipeline("Name");
+        var misses = new Dictionary<string, KvmOperationException>(StringComparer.Ordinal);
+        List<KvmVolume> volumes = [];
+        Guard(Pool, () => volumes = NameMatch.Select(TargetNames, literal,
+            name =>
+            {
+                try
+                {
+                    return StorageService.GetVolume(connection, Pool, name, null);
+                }
+                catch (KvmOperationException e) when (e.ErrorId == "VolumeNotFound")
+                {
+                    misses[name] = e;
+                    return null;
+                }
+            },
+            () => StorageService.ListVolumes(connection, Pool, null, CancelToken),
+            v => v.Name, v => v.Key,
+            name => WriteError(ErrorRecords.FromOperation(misses.TryGetValue(name, out KvmOperationException? e) ? e
+                : new KvmOperationException("VolumeNotFound", $"Storage pool '{Pool}' has no volume '{name}'.", name) { Kind = KvmErrorKind.NotFound }, name)),
+            WriteError));
+        foreach (KvmVolume volume in volumes)
         {
             CancelToken.ThrowIfCancellationRequested();
-            if (!NamesAreWildcards || !WildcardPattern.ContainsWildcardCharacters(name))
-            {
-                Guard(name, () => ProcessVolume(StorageService.GetVolume(connection, Pool, name, null)));
-                continue;
-            }
-
-            if (TryPattern(name) is not { } pattern)
-            {
-                continue;
-            }
-
-            Guard(Pool, () => all ??= StorageService.ListVolumes(connection, Pool, null, CancelToken));
-            foreach (KvmVolume volume in (all ?? []).Where(v => pattern.IsMatch(v.Name)))
-            {
-                CancelToken.ThrowIfCancellationRequested();
-                Guard(volume.Name, () => ProcessVolume(volume));
-            }
+            Guard(volume.Name, () => ProcessVolume(volume));
         }
     }
 

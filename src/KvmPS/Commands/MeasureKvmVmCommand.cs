@@ -18,6 +18,7 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
     private const string VMSet = "VM";
 
     private readonly List<(KvmConnection Connection, string[]? Names, KvmVm? Vm)> _requests = [];
+    private readonly HashSet<string[]> _literal = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>VM names or wildcards; none: every running VM.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = NameSet)]
@@ -51,7 +52,15 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
     }
 
     protected override void ProcessConnection(KvmConnection connection)
-        => _requests.Add((connection, Name is { Length: > 0 } ? [.. Name] : null, null));
+    {
+        string[]? names = Name is { Length: > 0 } ? [.. Name] : null;
+        if (names is not null && FromPipeline(nameof(Name)))
+        {
+            _literal.Add(names);   // names from the pipeline (a piped KvmVm's Name, CSV rows) are never patterns
+        }
+
+        _requests.Add((connection, names, null));
+    }
 
     protected override void EndProcessing()
     {
@@ -178,9 +187,12 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
 
             foreach (string n in names)
             {
-                if (!WildcardPattern.ContainsWildcardCharacters(n))
+                // NameMatch's rule: an exact name wins; a literal name or one without wildcards that matches nothing is VmNotFound.
+                string unescaped = WildcardPattern.ContainsWildcardCharacters(n) ? n : WildcardPattern.Unescape(n);
+                DomainCounters? match = sample.Domains.FirstOrDefault(d => string.Equals(d.Domain.Name, n, StringComparison.Ordinal))
+                    ?? sample.Domains.FirstOrDefault(d => string.Equals(d.Domain.Name, unescaped, StringComparison.Ordinal));
+                if (match is not null || _literal.Contains(names) || !WildcardPattern.ContainsWildcardCharacters(n))
                 {
-                    DomainCounters? match = sample.Domains.FirstOrDefault(d => string.Equals(d.Domain.Name, n, StringComparison.Ordinal));
                     if (match is null)
                     {
                         WriteError(ErrorRecords.VmNotFound(n, $"named '{n}'", uri));

@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Removes virtual networks: stops them if active and deletes their definition. Refuses a network running VMs use, unless -Force.</summary>
-[Cmdlet(VerbsCommon.Remove, "KvmNetwork", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Remove, "KvmNetwork", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = InputObjectSet)]
 [OutputType(typeof(void))]
 public sealed class RemoveKvmNetworkCommand : KvmNetworkCmdlet
 {

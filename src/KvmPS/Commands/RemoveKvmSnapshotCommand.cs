@@ -38,7 +38,7 @@ public sealed class RemoveKvmSnapshotCommand : KvmSnapshotBatchCmdlet
     {
         foreach (KvmSnapshot s in Snapshot)
         {
-            Guard(s.Name, () => Remove(s));
+            Guard(s.Name, () => Remove(Reresolve(s)));
         }
     }
 

@@ -6,7 +6,7 @@ using KvmPS.Jobs;
 namespace KvmPS.Commands;
 
 /// <summary>Deletes VMs (their definition, managed save, snapshot metadata, NVRAM) and, with -RemoveStorage, their own disks.</summary>
-[Cmdlet(VerbsCommon.Remove, "KvmVm", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Remove, "KvmVm", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(void))]
 [OutputType(typeof(KvmPSJob))]
 public sealed class RemoveKvmVmCommand : KvmVmBatchCmdlet

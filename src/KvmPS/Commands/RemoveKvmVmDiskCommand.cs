@@ -14,6 +14,7 @@ public sealed class RemoveKvmVmDiskCommand : KvmVmCmdlet
 
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = NameSet)]
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = VMSet)]
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = LiteralNameSet)]
     [ArgumentCompleter(typeof(KvmVmDiskTargetCompleter))]
     [ValidateNotNullOrEmpty]
     public string[] Target { get; set; } = [];

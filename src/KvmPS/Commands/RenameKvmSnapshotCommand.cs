@@ -29,13 +29,13 @@ public sealed class RenameKvmSnapshotCommand : KvmSnapshotCmdlet
 
     protected override void ProcessVm(KvmVm vm)
     {
-        foreach (KvmSnapshot s in Match(vm, SnapshotService.List(vm), [Name]))
+        foreach (KvmSnapshot s in Match(vm, SnapshotService.List(vm), [Name], literal: true))
         {
             Rename(s);
         }
     }
 
-    protected override void ProcessSnapshots() => Guard(Snapshot!.Name, () => Rename(Snapshot!));
+    protected override void ProcessSnapshots() => Guard(Snapshot!.Name, () => Rename(Reresolve(Snapshot!)));
 
     private void Rename(KvmSnapshot s)
     {

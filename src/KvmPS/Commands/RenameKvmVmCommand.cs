@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Renames a shut-off VM.</summary>
-[Cmdlet(VerbsCommon.Rename, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Rename, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVm))]
 public sealed class RenameKvmVmCommand : KvmVmCmdlet
 {

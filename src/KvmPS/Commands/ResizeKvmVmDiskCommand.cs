@@ -15,6 +15,7 @@ public sealed class ResizeKvmVmDiskCommand : KvmVmCmdlet
 
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = NameSet)]
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = VMSet)]
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = LiteralNameSet)]
     [ArgumentCompleter(typeof(KvmVmDiskTargetCompleter))]
     [ValidateNotNullOrEmpty]
     public string? Target { get; set; }

@@ -6,7 +6,7 @@ using KvmPS.Jobs;
 namespace KvmPS.Commands;
 
 /// <summary>Reboots VMs through the guest, or resets them (-Force).</summary>
-[Cmdlet(VerbsLifecycle.Restart, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsLifecycle.Restart, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVm))]
 [OutputType(typeof(KvmPSJob))]
 public sealed class RestartKvmVmCommand : KvmVmStartingCmdlet

@@ -33,6 +33,7 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotBatchCmdlet
 
     protected override void BeginProcessing()
     {
+        base.BeginProcessing();
         if (Start && Paused)
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Start and -Paused cannot be used together."),
@@ -42,7 +43,7 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotBatchCmdlet
 
     protected override void ProcessVm(KvmVm vm)
     {
-        foreach (KvmSnapshot s in Match(vm, SnapshotService.List(vm), [Name]))
+        foreach (KvmSnapshot s in Match(vm, SnapshotService.List(vm), [Name], literal: true))
         {
             Restore(s);
         }
@@ -52,7 +53,7 @@ public sealed class RestoreKvmSnapshotCommand : KvmSnapshotBatchCmdlet
     {
         foreach (KvmSnapshot s in Snapshot)
         {
-            Guard(s.Name, () => Restore(s));
+            Guard(s.Name, () => Restore(Reresolve(s)));
         }
     }
 

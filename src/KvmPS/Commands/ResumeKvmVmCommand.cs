@@ -6,7 +6,7 @@ using KvmPS.Jobs;
 namespace KvmPS.Commands;
 
 /// <summary>Resumes paused VMs.</summary>
-[Cmdlet(VerbsLifecycle.Resume, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsLifecycle.Resume, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVm))]
 [OutputType(typeof(KvmPSJob))]
 public sealed class ResumeKvmVmCommand : KvmVmBatchCmdlet

@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Changes settings of virtual networks: whether they start with the host.</summary>
-[Cmdlet(VerbsCommon.Set, "KvmNetwork", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Set, "KvmNetwork", SupportsShouldProcess = true, DefaultParameterSetName = InputObjectSet)]
 [OutputType(typeof(KvmNetwork))]
 public sealed class SetKvmNetworkCommand : KvmNetworkCmdlet
 {

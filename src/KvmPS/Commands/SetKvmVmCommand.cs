@@ -6,7 +6,7 @@ using KvmPS.Transforms;
 namespace KvmPS.Commands;
 
 /// <summary>Changes a VM's vCPUs, memory, autostart, title and description; live where possible, always persistent.</summary>
-[Cmdlet(VerbsCommon.Set, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Set, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVm))]
 public sealed class SetKvmVmCommand : KvmVmCmdlet
 {

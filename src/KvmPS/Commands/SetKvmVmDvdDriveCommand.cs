@@ -6,7 +6,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Inserts an ISO into, or ejects the medium of, a VM's CD/DVD drive (Hyper-V: Set-VMDvdDrive). Live when the VM runs.</summary>
-[Cmdlet(VerbsCommon.Set, "KvmVmDvdDrive", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsCommon.Set, "KvmVmDvdDrive", SupportsShouldProcess = true, DefaultParameterSetName = DriveSet)]
 [OutputType(typeof(KvmVmDisk))]
 public sealed class SetKvmVmDvdDriveCommand : KvmVmCmdlet
 {
@@ -14,6 +14,7 @@ public sealed class SetKvmVmDvdDriveCommand : KvmVmCmdlet
 
     [Parameter(ParameterSetName = NameSet)]
     [Parameter(ParameterSetName = VMSet)]
+    [Parameter(ParameterSetName = LiteralNameSet)]
     [ArgumentCompleter(typeof(KvmVmDiskTargetCompleter))]
     [ValidateNotNullOrEmpty]
     public string? Target { get; set; }
@@ -34,6 +35,7 @@ public sealed class SetKvmVmDvdDriveCommand : KvmVmCmdlet
 
     protected override void BeginProcessing()
     {
+        base.BeginProcessing();
         if ((Path is null) == !Eject)
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give exactly one of -Path (insert an image) and -Eject."),

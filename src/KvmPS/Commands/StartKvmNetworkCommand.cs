@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Starts virtual networks: libvirt creates the bridge, firewall rules and the dnsmasq DHCP/DNS server.</summary>
-[Cmdlet(VerbsLifecycle.Start, "KvmNetwork", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsLifecycle.Start, "KvmNetwork", SupportsShouldProcess = true, DefaultParameterSetName = InputObjectSet)]
 [OutputType(typeof(KvmNetwork))]
 public sealed class StartKvmNetworkCommand : KvmNetworkCmdlet
 {

@@ -6,7 +6,7 @@ using KvmPS.Jobs;
 namespace KvmPS.Commands;
 
 /// <summary>Starts VMs (resuming from a managed save when there is one).</summary>
-[Cmdlet(VerbsLifecycle.Start, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsLifecycle.Start, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVm))]
 [OutputType(typeof(KvmPSJob))]
 public sealed class StartKvmVmCommand : KvmVmStartingCmdlet

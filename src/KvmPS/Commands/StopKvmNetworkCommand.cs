@@ -5,7 +5,7 @@ using KvmPS.Core.Services;
 namespace KvmPS.Commands;
 
 /// <summary>Stops virtual networks (a persistent network keeps its definition; a transient one is gone).</summary>
-[Cmdlet(VerbsLifecycle.Stop, "KvmNetwork", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsLifecycle.Stop, "KvmNetwork", SupportsShouldProcess = true, DefaultParameterSetName = InputObjectSet)]
 [OutputType(typeof(KvmNetwork))]
 public sealed class StopKvmNetworkCommand : KvmNetworkCmdlet
 {

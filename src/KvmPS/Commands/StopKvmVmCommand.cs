@@ -6,7 +6,7 @@ using KvmPS.Jobs;
 namespace KvmPS.Commands;
 
 /// <summary>Shuts VMs down gracefully (ACPI), powers them off (-TurnOff) or saves them (-Save).</summary>
-[Cmdlet(VerbsLifecycle.Stop, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsLifecycle.Stop, "KvmVm", SupportsShouldProcess = true, DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVm))]
 [OutputType(typeof(KvmPSJob))]
 public sealed class StopKvmVmCommand : KvmVmBatchCmdlet
@@ -29,6 +29,7 @@ public sealed class StopKvmVmCommand : KvmVmBatchCmdlet
 
     protected override void BeginProcessing()
     {
+        base.BeginProcessing();
         if (TurnOff && Save)
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-TurnOff and -Save cannot be used together."),

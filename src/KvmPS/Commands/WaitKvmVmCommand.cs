@@ -22,7 +22,7 @@ public enum KvmAddressFamily
 }
 
 /// <summary>Waits until VMs reach a state (woken by libvirt events), their guest agent answers, or they have an IP address.</summary>
-[Cmdlet(VerbsLifecycle.Wait, "KvmVm", DefaultParameterSetName = NameSet)]
+[Cmdlet(VerbsLifecycle.Wait, "KvmVm", DefaultParameterSetName = VMSet)]
 [OutputType(typeof(KvmVm))]
 [OutputType(typeof(KvmPSJob))]
 public sealed class WaitKvmVmCommand : KvmVmBatchCmdlet
@@ -45,6 +45,7 @@ public sealed class WaitKvmVmCommand : KvmVmBatchCmdlet
 
     protected override void BeginProcessing()
     {
+        base.BeginProcessing();
         if (For == KvmWaitFor.State && (State is null || State.Length == 0))
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-For State needs -State (for example -State Running)."),

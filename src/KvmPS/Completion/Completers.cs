@@ -12,7 +12,7 @@ public sealed class KvmVmNameCompleter : IArgumentCompleter
         CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         IEnumerable<string> names = CompletionSupport.CachedConnections(fakeBoundParameters).SelectMany(c => c.CachedVmNames);
-        return CompletionSupport.Results(names, wordToComplete);
+        return CompletionSupport.Results(names, wordToComplete, CompletionSupport.TakesWildcards(commandName, parameterName));
     }
 }
 
@@ -31,8 +31,8 @@ public sealed class KvmSnapshotNameCompleter : IArgumentCompleter
             _ => raw?.ToString(),
         };
         IEnumerable<string> names = CompletionSupport.CachedConnections(fakeBoundParameters)
-            .SelectMany(c => vm is null ? c.CachedSnapshotNames.Values.SelectMany(x => x) : c.CachedSnapshotNames.TryGetValue(vm, out var list) ? list : []);
-        return CompletionSupport.Results(names, wordToComplete);
+            .SelectMany(c => vm is null ? c.CachedSnapshotNames.Values.SelectMany(x => x) : c.CachedSnapshotNames.TryGetValue(vm, out var list) || c.CachedSnapshotNames.TryGetValue(WildcardPattern.Unescape(vm), out list) ? list : []);
+        return CompletionSupport.Results(names, wordToComplete, CompletionSupport.TakesWildcards(commandName, parameterName));
     }
 }
 
@@ -76,19 +76,74 @@ internal static class CompletionSupport
         return result.Where(c => c.IsOpen);
     }
 
-    public static IEnumerable<CompletionResult> Results(IEnumerable<string> candidates, string wordToComplete)
+    /// <summary>
+    /// The candidates that start with what was typed, as text ready to insert: wildcard characters escaped with a backtick
+    /// when <paramref name="wildcard"/> (the parameter takes patterns, so <c>web[1]</c> must not become a pattern matching
+    /// <c>web1</c>), and single-quoted (quotes doubled) when the name needs quoting at all.
+    /// </summary>
+    public static IEnumerable<CompletionResult> Results(IEnumerable<string> candidates, string wordToComplete, bool wildcard = false)
     {
-        string word = (wordToComplete ?? string.Empty).Trim('\'', '"');
-        var pattern = WildcardPattern.Get(WildcardPattern.Escape(word) + "*", WildcardOptions.IgnoreCase);
+        string word = (wordToComplete ?? string.Empty).Trim('\'', '"').Replace("''", "'");
+        if (wildcard)
+        {
+            word = WildcardPattern.Unescape(word);
+        }
+
         foreach (string name in candidates.Distinct(StringComparer.Ordinal).Order(StringComparer.OrdinalIgnoreCase))
         {
-            if (pattern.IsMatch(name))
+            if (name.StartsWith(word, StringComparison.OrdinalIgnoreCase))
             {
-                string text = name.IndexOfAny([' ', '\'', '"', '$', '`', '(', ')', '{', '}', ',', ';', '&', '@', '#', '[', ']']) >= 0
-                    ? "'" + name.Replace("'", "''") + "'"
-                    : name;
-                yield return new CompletionResult(text, name, CompletionResultType.ParameterValue, name);
+                yield return new CompletionResult(Quote(wildcard ? WildcardPattern.Escape(name) : name), name, CompletionResultType.ParameterValue, name);
             }
         }
     }
+
+    /// <summary>
+    /// The parameter's value as it should be inserted: bare when it is only letters, digits and <c>_ . - : / +</c> (not
+    /// starting with '-'), else in single quotes with every quote doubled (a backtick is literal inside them).
+    /// </summary>
+    public static string Quote(string text)
+        => text.Length > 0 && text[0] != '-' && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-' or ':' or '/' or '+')
+            ? text
+            : "'" + text.Replace("'", "''") + "'";
+
+    /// <summary>True when the command's parameter (or alias) is marked [SupportsWildcards]: its completions are escaped.</summary>
+    public static bool TakesWildcards(string commandName, string parameterName)
+    {
+        string command = commandName[(commandName.LastIndexOf('\\') + 1)..];
+        return s_wildcardParameters.Value.Contains(command + "/" + parameterName);
+    }
+
+    // "Get-KvmVm/Name", "Get-KvmVm/VMName" ... for every [SupportsWildcards] parameter of this module's cmdlets.
+    private static readonly Lazy<HashSet<string>> s_wildcardParameters = new(() =>
+    {
+        var result = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (Type type in typeof(CompletionSupport).Assembly.GetTypes())
+        {
+            if (type.GetCustomAttributes(typeof(CmdletAttribute), false).FirstOrDefault() is not CmdletAttribute cmdlet)
+            {
+                continue;
+            }
+
+            foreach (System.Reflection.PropertyInfo property in type.GetProperties())
+            {
+                if (!property.IsDefined(typeof(SupportsWildcardsAttribute), true))
+                {
+                    continue;
+                }
+
+                string command = cmdlet.VerbName + "-" + cmdlet.NounName;
+                result.Add(command + "/" + property.Name);
+                foreach (AliasAttribute alias in property.GetCustomAttributes(typeof(AliasAttribute), true).Cast<AliasAttribute>())
+                {
+                    foreach (string name in alias.AliasNames)
+                    {
+                        result.Add(command + "/" + name);
+                    }
+                }
+            }
+        }
+
+        return result;
+    });
 }

@@ -11,7 +11,7 @@ public sealed class KvmVmDiskTargetCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
-        => DeviceCompletion.FromVmCache(fakeBoundParameters, DeviceService.DiskCacheKind, wordToComplete);
+        => DeviceCompletion.FromVmCache(fakeBoundParameters, DeviceService.DiskCacheKind, wordToComplete, CompletionSupport.TakesWildcards(commandName, parameterName));
 }
 
 /// <summary>Completes the MAC addresses of the network adapters of the VM named on the command line, from the last Get-KvmVmNetworkAdapter.</summary>
@@ -19,7 +19,7 @@ public sealed class KvmVmMacAddressCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
-        => DeviceCompletion.FromVmCache(fakeBoundParameters, DeviceService.AdapterCacheKind, wordToComplete);
+        => DeviceCompletion.FromVmCache(fakeBoundParameters, DeviceService.AdapterCacheKind, wordToComplete, CompletionSupport.TakesWildcards(commandName, parameterName));
 }
 
 /// <summary>Completes -Volume of Add-KvmVmDisk as pool/volume, from volume lists read earlier (Get-KvmVolume). Never opens a connection.</summary>
@@ -30,13 +30,13 @@ public sealed class KvmVmDiskVolumeCompleter : IArgumentCompleter
         => CompletionSupport.Results(
             CompletionSupport.CachedConnections(fakeBoundParameters).SelectMany(c =>
                 c.CachedNames(StorageService.PoolKind).SelectMany(pool => c.CachedNames(StorageService.VolumeKind(pool)).Select(v => $"{pool}/{v}"))),
-            wordToComplete);
+            wordToComplete, CompletionSupport.TakesWildcards(commandName, parameterName));
 }
 
 internal static class DeviceCompletion
 {
     /// <summary>Names cached under a per-VM kind for the VM given by -VMName/-Name or -VM (every cached VM when none is given).</summary>
-    public static IEnumerable<CompletionResult> FromVmCache(IDictionary fakeBoundParameters, Func<string, string> kind, string wordToComplete)
+    public static IEnumerable<CompletionResult> FromVmCache(IDictionary fakeBoundParameters, Func<string, string> kind, string wordToComplete, bool wildcard)
     {
         List<KvmConnection> connections = CompletionSupport.CachedConnections(fakeBoundParameters).ToList();
         var vms = new List<(KvmConnection? Connection, string Name)>();
@@ -60,6 +60,10 @@ internal static class DeviceCompletion
                 else if (v?.ToString() is { Length: > 0 } s)
                 {
                     vms.Add((null, s));
+                    if (WildcardPattern.Unescape(s) is var literal && literal != s)
+                    {
+                        vms.Add((null, literal));   // a completed name, escaped for a wildcard parameter
+                    }
                 }
             }
         }
@@ -70,6 +74,6 @@ internal static class DeviceCompletion
         }
 
         IEnumerable<string> names = vms.SelectMany(v => (v.Connection is null ? connections : [v.Connection]).SelectMany(c => c.CachedNames(kind(v.Name))));
-        return CompletionSupport.Results(names, wordToComplete);
+        return CompletionSupport.Results(names, wordToComplete, wildcard);
     }
 }

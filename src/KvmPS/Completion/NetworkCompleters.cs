@@ -12,6 +12,6 @@ public sealed class KvmNetworkNameCompleter : IArgumentCompleter
         CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         IEnumerable<string> names = CompletionSupport.CachedConnections(fakeBoundParameters).SelectMany(c => c.CachedNames(NetworkService.CacheKind));
-        return CompletionSupport.Results(names, wordToComplete);
+        return CompletionSupport.Results(names, wordToComplete, CompletionSupport.TakesWildcards(commandName, parameterName));
     }
 }

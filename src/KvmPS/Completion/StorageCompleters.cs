@@ -12,7 +12,7 @@ public sealed class KvmStoragePoolNameCompleter : IArgumentCompleter
         CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         IEnumerable<string> names = CompletionSupport.CachedConnections(fakeBoundParameters).SelectMany(c => c.CachedNames(StorageService.PoolKind));
-        return CompletionSupport.Results(names, wordToComplete);
+        return CompletionSupport.Results(names, wordToComplete, CompletionSupport.TakesWildcards(commandName, parameterName));
     }
 }
 
@@ -36,7 +36,7 @@ public sealed class KvmVolumeNameCompleter : IArgumentCompleter
         };
         IEnumerable<string> names = CompletionSupport.CachedConnections(fakeBoundParameters)
             .SelectMany(c => PoolsToComplete(c, given).SelectMany(pool => c.CachedNames(StorageService.VolumeKind(pool))));
-        return CompletionSupport.Results(names, wordToComplete);
+        return CompletionSupport.Results(names, wordToComplete, CompletionSupport.TakesWildcards(commandName, parameterName));
     }
 
     /// <summary>The pools given in -Pool (patterns matched against the known pool names), or every known pool.</summary>
