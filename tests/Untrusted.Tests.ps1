@@ -22,7 +22,7 @@ BeforeAll {
 
     # Runs a command line in a child pwsh (same module and backend) and returns everything it printed, WhatIf included.
     function Invoke-Child([string] $Command) {
-        $exe = if (Test-Path (Join-Path $PSHOME 'pwsh')) { @(Join-Path $PSHOME 'pwsh') } else { @('dotnet', (Join-Path $PSHOME 'pwsh.dll')) }
+        [string[]] $exe = if (Test-Path (Join-Path $PSHOME 'pwsh')) { @(Join-Path $PSHOME 'pwsh') } else { @('dotnet', (Join-Path $PSHOME 'pwsh.dll')) }
         $script = "Import-Module '$script:ModulePath'; $Command"
         $rest = @($exe | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $script)
         (& $exe[0] @rest 2>&1) -join "`n"
@@ -290,7 +290,7 @@ Describe 'The cloud-init seed holds no clear-text password' -Tag System {
         $LASTEXITCODE | Should -Be 0 -Because "$out"
         $userData = Get-Content (Join-Path $dir 'user-data') -Raw
         $userData | Should -Not -Match 'plain_text_passwd'
-        $userData | Should -Match 'hashed_passwd: "(\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86})"'
+        $userData -match 'hashed_passwd: "(\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86})"' | Should -BeTrue -Because $userData
         $hash = $Matches[1]
         $salt = $hash.Split('$')[2]
         (& openssl passwd -6 -salt $salt $plain) | Should -Be $hash -Because 'the hash is of the given password'
