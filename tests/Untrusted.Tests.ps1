@@ -119,6 +119,15 @@ Describe 'Images KvmPS did not make: formats are never probed, backing files nev
         Test-Marker $vol.Path $secret | Should -BeFalse
     }
 
+    It 'Copy-KvmVolume refuses a volume libvirt reads as qcow2 with a backing file outside the pools' {
+        if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        (Get-KvmVolume -Connection $c -Pool default -Name "$p-evil2.img").Format | Should -Be 'qcow2' -Because 'libvirt reads the format from the bytes'
+        $null = Copy-KvmVolume -Connection $c -Pool default -Name "$p-evil2.img" -Destination "$p-copy.img" -ErrorAction SilentlyContinue -ErrorVariable err
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'ImageBackingRefused,*'
+        $err[0].Exception.Message | Should -Match ([regex]::Escape($marker))
+        Join-Path $images "$p-copy.img" | Should -Not -Exist
+    }
+
     It 'backs up the shut-off VM as the raw bytes of its disk, never the marker; set folders 0700, files 0600' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $b = Backup-KvmVm -Connection $c -Name "$p-vm" -Destination $set -WarningAction SilentlyContinue

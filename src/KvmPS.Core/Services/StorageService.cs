@@ -502,6 +502,14 @@ public static class StorageService
         KvmStoragePool p = RequireRunningPool(connection, pool);
         RequireNoVolume(connection, pool, destinationName);
         string format = FormatOf(XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(src)))) ?? "raw";
+        if (format == "qcow2" && src.Type != 1)
+        {
+            // libvirt copies a qcow2 volume with qemu-img convert, which flattens the backing chain its header names; in
+            // a directory pool that format was read from the bytes, which a guest may have written. Only chains of pool
+            // volumes with declared formats are copied.
+            Images.ImageTrust.CheckExisting(connection, src.Path, "qcow2", src, "volume", log);
+        }
+
         ulong needed = src.AllocationBytes;
         if (needed > p.AvailableBytes)
         {
