@@ -408,8 +408,8 @@ public static class BackupService
 
     /// <summary>
     /// Every file the restore reads must be a plain regular file inside the set (no symbolic link out of it), match the
-    /// SHA-256 the manifest records (when it records one), and be a qcow2 image that names no backing or data file: the
-    /// only chain is the one the restore links itself.
+    /// SHA-256 the manifest records (when it records one), and be a qcow2 image that names no data file, and (the full
+    /// backup) no backing file: the only chain qemu-img follows is the one the restore links itself.
     /// </summary>
     private static void CheckSetFiles(SetManifest set, List<BackupEntry> chain, IKvmLog log, CancellationToken cancel, bool checksums = true)
     {
@@ -442,9 +442,13 @@ public static class BackupService
                     throw Invalid(set, $"'{b.Name}/{d.File}' is not a qcow2 image, as the manifest says it is");
                 }
 
-                if (header.BackingFile is not null || header.HasExternalDataFile)
+                // An incremental backup's header names the VM's disk as its backing file (libvirt writes it so); the restore
+                // never follows it: it rebases a copy (qemu-img rebase -u, which does not open the old backing file) onto
+                // the previous link. The full backup at the bottom of the chain is read as it is, so it may name none.
+                bool incremental = b != chain[0];
+                if ((header.BackingFile is not null && !incremental) || header.HasExternalDataFile)
                 {
-                    throw ImageTrust.Refused(file, "backup file", header.BackingFile is not null ? $"the backing file '{header.BackingFile}'" : "an external data file");
+                    throw ImageTrust.Refused(file, "backup file", header.HasExternalDataFile ? "an external data file" : $"the backing file '{header.BackingFile}'");
                 }
             }
 
