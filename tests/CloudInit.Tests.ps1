@@ -99,7 +99,7 @@ Describe 'End to end: a real Debian guest deployed with cloud-init' -Tag System,
         $key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmPSkvmPSkvmPSkvmPSkvmPSkvmPSkvmPSkvmPSkv kvmps@test'
         $userData = "#cloud-config`nruncmd:`n  - [sh, -c, 'echo kvmps-e2e-marker > /var/tmp/kvmps-marker']`n"
         # TCG: a Linux kernel under this host's nested KVM does not boot; real hosts use -Accelerator Auto (KVM).
-        $vm = New-KvmVm -Connection $c -Name "$p-vm" -BaseImage $image -DiskSizeBytes 2GB -CpuCount 2 -MemoryBytes 768MB `
+        $vm = New-KvmVm -Connection $c -Name "$p-vm" -BaseImage $image -Format qcow2 -DiskSizeBytes 2GB -CpuCount 2 -MemoryBytes 768MB `
             -Accelerator Qemu -Network $net -CloudInit -HostName kvmps-e2e -User kvmps -SshPublicKey $key -UserData $userData -Start
         $vm.State | Should -Be 'Running'
         ($vm.Disks | Where-Object Device -eq 'cdrom').Bus | Should -Be 'scsi'

@@ -388,7 +388,7 @@ Describe 'New-KvmVm and the life cycle on qemu:///system' -Tag System {
     It 'creates an overlay on a base image instead of copying it' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $base = (Get-KvmVm -Connection qemu:///system -Name "$p-a").Disks[0].Path
-        $vm = New-KvmVm -Connection qemu:///system -Name "$p-o" -BaseImage $base -DiskSizeBytes 2GB -NoNetwork
+        $vm = New-KvmVm -Connection qemu:///system -Name "$p-o" -BaseImage $base -Format qcow2 -DiskSizeBytes 2GB -NoNetwork
         $info = & qemu-img info -U --output=json $vm.Disks[0].Path | ConvertFrom-Json
         $info.'backing-filename' | Should -Be $base
         $info.'virtual-size' | Should -Be 2GB

@@ -517,7 +517,7 @@ Describe 'Storage pools and volumes on qemu:///system' -Tag System {
         $disk = New-KvmVolume -Connection $c -Pool $pool -Name "$p-vmdisk.qcow2" -SizeBytes 64MB
         # TCG, so that the VM starts even where /dev/kvm is not usable by QEMU
         $null = New-KvmVm -Connection $c -Name "$p-vm" -MemoryBytes 128MB -NoNetwork -DiskPath $disk.Path -Accelerator Qemu
-        $null = New-KvmVm -Connection $c -Name "$p-ovm" -MemoryBytes 128MB -NoNetwork -DiskPath (Join-Path $dir "$p-overlay.qcow2")
+        $null = New-KvmVm -Connection $c -Name "$p-ovm" -MemoryBytes 128MB -NoNetwork -DiskPath (Join-Path $dir "$p-overlay.qcow2") -Format qcow2
 
         $vols = Get-KvmVolume -Connection $c -Pool $pool
         ($vols | Where-Object Name -eq "$p-vmdisk.qcow2").UsedBy | Should -Be @("$p-vm")

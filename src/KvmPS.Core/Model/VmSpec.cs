@@ -68,8 +68,13 @@ public sealed class VmDiskSpec
     /// <summary>A base image (file path, or pool/volume): the VM gets a qcow2 overlay on it, never a copy.</summary>
     public string? BaseImage { get; set; }
     public string? Pool { get; set; }
-    /// <summary>qcow2 (default for new volumes) or raw.</summary>
+    /// <summary>
+    /// qcow2 (default for new volumes) or raw; for an existing image (<see cref="Path"/>) the format it was made in: raw
+    /// when not given, since an image's own bytes never decide its format.
+    /// </summary>
     public string? Format { get; set; }
+    /// <summary>The format of <see cref="BaseImage"/> (qcow2 or raw); raw when not given.</summary>
+    public string? BaseImageFormat { get; set; }
     /// <summary>virtio (default), scsi, sata, ide.</summary>
     public string? Bus { get; set; }
     /// <summary>disk (default) or cdrom.</summary>
@@ -168,6 +173,11 @@ public static class VmSpecValidator
             if (d.Format is not null && !s_formats.Contains(d.Format))
             {
                 throw new VmSpecException($"{key}.format", $"'{d.Format}' is not one of {string.Join(", ", s_formats)}.");
+            }
+
+            if (d.BaseImageFormat is not null && !s_formats.Contains(d.BaseImageFormat))
+            {
+                throw new VmSpecException($"{key}.baseImageFormat", $"'{d.BaseImageFormat}' is not one of {string.Join(", ", s_formats)}.");
             }
 
             if (d.Device is not ("disk" or "cdrom"))

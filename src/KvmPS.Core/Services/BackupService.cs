@@ -3,7 +3,9 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Xml.Linq;
+using System.Security.Cryptography;
 using KvmPS.Core.Backend;
+using KvmPS.Core.Images;
 using KvmPS.Core.Xml;
 
 namespace KvmPS.Core.Services;
@@ -122,7 +124,11 @@ public static class BackupService
                     };
                 }
 
-                Directory.CreateDirectory(folder);
+                // A backup holds a guest's disks and definition: only the owner reads it (folders 0700, files 0600).
+                // While QEMU writes a running VM's backup (as its own user) the folders are 0711: it may reach its target
+                // files, nobody may list them; they become 0700 when the job is done.
+                CreatePrivateDirectory(set, traverse: running);
+                CreatePrivateDirectory(folder, traverse: running);
             }
 
             File.WriteAllText(Path.Combine(folder, ".kvmps-writing"), string.Empty);
@@ -175,7 +181,15 @@ public static class BackupService
                 (written, bytes) = OfflineCopy(vm, chosen, folder, log, cancel);
             }
 
-            File.WriteAllText(Path.Combine(folder, "domain.xml"), conn.Invoke(c => c.GetDomainXml(vm.Ref, DomainXmlFlags.Inactive)));
+            CreatePrivateDirectory(folder, traverse: false);
+            CreatePrivateDirectory(set, traverse: false);
+            string domainFile = Path.Combine(folder, "domain.xml");
+            WritePrivate(domainFile, conn.Invoke(c => c.GetDomainXml(vm.Ref, DomainXmlFlags.Inactive)));
+            foreach (KvmBackupDisk d in written)
+            {
+                ImageTrust.OwnerOnly(d.File);
+            }
+
             var entry = new BackupEntry
             {
                 Name = name,
@@ -185,12 +199,20 @@ public static class BackupService
                 StartTime = start,
                 DurationMs = (long)sw.Elapsed.TotalMilliseconds,
                 BytesWritten = bytes,
-                Disks = written.Select(d => new DiskEntry { Target = d.Target, File = Path.GetFileName(d.File), Format = d.Format, Capacity = d.CapacityBytes }).ToList(),
+                DomainSha256 = Sha256(domainFile, cancel),
+                Disks = written.Select(d => new DiskEntry
+                {
+                    Target = d.Target,
+                    File = Path.GetFileName(d.File),
+                    Format = d.Format,
+                    Capacity = d.CapacityBytes,
+                    Sha256 = Sha256(d.File, cancel),
+                }).ToList(),
             };
-            File.WriteAllText(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(entry, s_json));
+            WritePrivate(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(entry, s_json));
             manifest ??= new SetManifest { VmName = vm.Name, VmUuid = vm.Uuid, Host = conn.HostName };
             manifest.Backups.Add(entry);
-            File.WriteAllText(Path.Combine(set, SetManifestName), JsonSerializer.Serialize(manifest, s_json));
+            WritePrivate(Path.Combine(set, SetManifestName), JsonSerializer.Serialize(manifest, s_json));
             if (!running)
             {
                 log.Warning($"VM '{vm.Name}' was off: this full backup has no checkpoint, so the next incremental backup needs the VM running after a new full one.");
@@ -253,7 +275,8 @@ public static class BackupService
         string qemuImg = QemuImg();
         SetManifest set = ReadSet(backup.SetPath) ?? throw new KvmOperationException("BackupNotFound", $"'{backup.SetPath}' holds no backup set.", backup.SetPath);
         List<BackupEntry> chain = Chain(set, backup.Name);
-        string name = newName ?? backup.VMName;
+        CheckSetFiles(set, chain, log, cancel);
+        string name = newName ?? set.VmName;
         VmSpecValidator.ValidateName(name);
         if (VmService.GetByName(connection, name) is not null)
         {
@@ -263,9 +286,9 @@ public static class BackupService
             };
         }
 
-        if (newName is null && VmService.GetByUuid(connection, backup.VMUuid) is { } same)
+        if (newName is null && VmService.GetByUuid(connection, set.VmUuid) is { } same)
         {
-            throw new KvmOperationException("VmExists", $"VM '{same.Name}' on {connection.Uri} already has the backup's UUID {backup.VMUuid}.", name)
+            throw new KvmOperationException("VmExists", $"VM '{same.Name}' on {connection.Uri} already has the backup's UUID {set.VmUuid}.", name)
             {
                 Hint = "Use -Name to restore it beside the original (it then gets a new UUID).",
             };
@@ -308,7 +331,8 @@ public static class BackupService
                         ?? throw new KvmOperationException("BackupIncomplete", $"Backup '{chain[i].Name}' has no copy of disk '{disk.Target}'.", chain[i].Name);
                     string copy = Path.Combine(temp, $"{i:D4}-{part.File}");
                     File.Copy(Path.Combine(set.Path!, chain[i].Name, part.File), copy);
-                    RunQemuImg(qemuImg, ["rebase", "-u", "-F", "qcow2", "-b", top, copy], cancel);
+                    // every link is qcow2 as the manifest records (and CheckSetFiles found): formats pinned, nothing probed
+                    RunQemuImg(qemuImg, ["rebase", "-u", "-f", "qcow2", "-F", "qcow2", "-b", top, copy], cancel);
                     top = copy;
                 }
 
@@ -316,45 +340,18 @@ public static class BackupService
                 undo.Add($"remove {file}", () => DeleteRestoredFileUnlessUsed(connection, file, log));
                 log.Verbose($"Rebuilding disk {disk.Target} from {chain.Count} backup(s) into {file}");
                 log.Progress($"Restoring {name}", $"disk {disk.Target}", (int)(100.0 * newPaths.Count / target.Disks.Count));
-                RunQemuImg(qemuImg, ["convert", "-O", "qcow2", top, file], cancel);
+                RunQemuImg(qemuImg, ["convert", "-f", "qcow2", "-O", "qcow2", top, file], cancel);
                 created.Add(file);
+                ImageTrust.OwnerOnly(file);   // like libvirt's own volumes: 0600
                 newPaths[disk.Target] = file;
             }
 
             cancel.ThrowIfCancellationRequested();
             connection.Invoke(c => c.RefreshStoragePool(poolName));
-            XElement domain = XElement.Parse(File.ReadAllText(Path.Combine(backup.Path, "domain.xml")));
-            domain.SetElementValue("name", name);
-            if (newName is not null)
+            (XElement domain, List<string> dropped) = RestoreDefinition.Build(ReadDomain(set, target), name, newName is not null, newPaths);
+            if (dropped.Count > 0)
             {
-                domain.Element("uuid")?.Remove();
-                foreach (XElement mac in domain.Descendants("interface").Elements("mac").ToList())
-                {
-                    mac.Remove();
-                }
-
-                domain.Element("os")?.Element("nvram")?.Remove();
-            }
-
-            foreach (XElement d in domain.Element("devices")?.Elements("disk").ToList() ?? [])
-            {
-                string? t = (string?)d.Element("target")?.Attribute("dev");
-                if ((string?)d.Attribute("device") is null or "disk")
-                {
-                    if (t is not null && newPaths.TryGetValue(t, out string? p))
-                    {
-                        d.SetAttributeValue("type", "file");
-                        d.Element("source")?.Remove();
-                        d.Element("backingStore")?.Remove();
-                        d.Element("driver")?.SetAttributeValue("type", "qcow2");
-                        d.Element("driver")?.AddAfterSelf(new XElement("source", new XAttribute("file", p)));
-                    }
-                    else
-                    {
-                        log.Warning($"Disk {t} was not in the backup: the restored VM does not get it.");
-                        d.Remove();
-                    }
-                }
+                log.Warning($"Left out of the restored definition of VM '{name}' (a backup set is not trusted with host resources): {string.Join("; ", dropped)}.");
             }
 
             // the UUID is fixed before the define, so a define that was given up can still be undone exactly
@@ -382,6 +379,157 @@ public static class BackupService
         {
             TryDelete(temp);
         }
+    }
+
+    /// <summary>
+    /// Checks a backup set before a restore (names, files, checksums, image headers) and says what the restored definition
+    /// leaves out; nothing is written. For -WhatIf.
+    /// </summary>
+    public static IReadOnlyList<string> PlanRestore(KvmBackup backup, string? newName, IKvmLog log, CancellationToken cancel)
+    {
+        SetManifest set = ReadSet(backup.SetPath) ?? throw new KvmOperationException("BackupNotFound", $"'{backup.SetPath}' holds no backup set.", backup.SetPath);
+        List<BackupEntry> chain = Chain(set, backup.Name);
+        CheckSetFiles(set, chain, log, cancel, checksums: false);   // Restore reads every byte for the checksums; a plan does not
+        BackupEntry target = chain[^1];
+        Dictionary<string, string> disks = target.Disks.ToDictionary(d => d.Target, d => $"(restored {d.Target})", StringComparer.Ordinal);
+        return RestoreDefinition.Build(ReadDomain(set, target), newName ?? set.VmName, newName is not null, disks).Dropped;
+    }
+
+    private static XElement ReadDomain(SetManifest set, BackupEntry entry)
+    {
+        string file = Path.Combine(set.Path!, entry.Name, "domain.xml");
+        try
+        {
+            return XElement.Parse(File.ReadAllText(file));
+        }
+        catch (System.Xml.XmlException e)
+        {
+            throw new KvmOperationException("BackupSetInvalid", $"'{file}' is not a VM definition: {e.Message}", file, e) { Kind = KvmErrorKind.InvalidData };
+        }
+    }
+
+    /// <summary>
+    /// Every file the restore reads must be a plain regular file inside the set (no symbolic link out of it), match the
+    /// SHA-256 the manifest records (when it records one), and be a qcow2 image that names no data file, and (the full
+    /// backup) no backing file: the only chain qemu-img follows is the one the restore links itself.
+    /// </summary>
+    private static void CheckSetFiles(SetManifest set, List<BackupEntry> chain, IKvmLog log, CancellationToken cancel, bool checksums = true)
+    {
+        foreach (BackupEntry b in chain)
+        {
+            string folder = Path.Combine(set.Path!, b.Name);
+            if (!Directory.Exists(folder) || new DirectoryInfo(folder).LinkTarget is not null)
+            {
+                throw Invalid(set, $"backup folder '{b.Name}' is missing or is a symbolic link");
+            }
+
+            string domainFile = Path.Combine(folder, "domain.xml");
+            CheckPlainFile(set, domainFile, checksums ? b.DomainSha256 : null, cancel);
+            foreach (DiskEntry d in b.Disks)
+            {
+                string file = Path.Combine(folder, d.File);
+                CheckPlainFile(set, file, checksums ? d.Sha256 : null, cancel);
+                Qcow2Header? header;
+                try
+                {
+                    header = Qcow2Header.Read(file);
+                }
+                catch (InvalidDataException e)
+                {
+                    throw Invalid(set, $"'{b.Name}/{d.File}' has a qcow2 header that cannot be read safely ({e.Message})");
+                }
+
+                if (header is null)
+                {
+                    throw Invalid(set, $"'{b.Name}/{d.File}' is not a qcow2 image, as the manifest says it is");
+                }
+
+                // An incremental backup's header names the VM's disk as its backing file (libvirt writes it so); the restore
+                // never follows it: it rebases a copy (qemu-img rebase -u, which does not open the old backing file) onto
+                // the previous link. The full backup at the bottom of the chain is read as it is, so it may name none.
+                bool incremental = b != chain[0];
+                if ((header.BackingFile is not null && !incremental) || header.HasExternalDataFile)
+                {
+                    throw ImageTrust.Refused(file, "backup file", header.HasExternalDataFile ? "an external data file" : $"the backing file '{header.BackingFile}'");
+                }
+            }
+
+            if (b.Disks.All(d => d.Sha256 is null))
+            {
+                log.Verbose($"Backup '{b.Name}' records no checksums (it was written by an older KvmPS): its files are not verified");
+            }
+        }
+    }
+
+    private static void CheckPlainFile(SetManifest set, string file, string? sha256, CancellationToken cancel)
+    {
+        var info = new FileInfo(file);
+        if (!info.Exists || info.LinkTarget is not null || (info.Attributes & (FileAttributes.Device | FileAttributes.ReparsePoint)) != 0)
+        {
+            throw Invalid(set, $"'{Path.GetRelativePath(set.Path!, file)}' is missing or is not a regular file inside the set");
+        }
+
+        if (sha256 is not null)
+        {
+            string actual = Sha256(file, cancel);
+            if (!string.Equals(actual, sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new KvmOperationException("BackupSetCorrupt",
+                    $"'{file}' does not match the SHA-256 its manifest records ({sha256}; the file's is {actual}); nothing was restored.", file)
+                {
+                    Kind = KvmErrorKind.InvalidData,
+                    Hint = "Restore an earlier backup, or take a new full backup.",
+                };
+            }
+        }
+    }
+
+    private static KvmOperationException Invalid(SetManifest set, string why)
+        => new("BackupSetInvalid", $"The backup set in '{set.Path}' is not valid: {why}. Nothing was restored.", set.Path) { Kind = KvmErrorKind.InvalidData };
+
+    private static string Sha256(string file, CancellationToken cancel)
+    {
+        using FileStream fs = new(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = new byte[1 << 20];
+        int n;
+        while ((n = fs.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            cancel.ThrowIfCancellationRequested();
+            sha.AppendData(buffer, 0, n);
+        }
+
+        return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    private static void CreatePrivateDirectory(string path, bool traverse)
+    {
+        UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | (traverse ? UnixFileMode.GroupExecute | UnixFileMode.OtherExecute : UnixFileMode.None);
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+            return;
+        }
+
+        Directory.CreateDirectory(path, mode);
+        File.SetUnixFileMode(path, mode);
+    }
+
+    private static void WritePrivate(string file, string content)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var w = new StreamWriter(file, System.Text.Encoding.UTF8, options))
+        {
+            w.Write(content);
+        }
+
+        ImageTrust.OwnerOnly(file);
     }
 
     private static (List<KvmBackupDisk> Disks, ulong Bytes) PushBackup(KvmVm vm, DomainConfig config, List<KvmVmDisk> chosen, string folder,
@@ -505,8 +653,16 @@ public static class BackupService
             KvmVmDisk d = chosen[i];
             string file = Path.Combine(folder, $"{d.Target}.qcow2");
             log.Progress($"Backing up {vm.Name}", $"copying {d.Target} ({d.Path})", 100 * i / chosen.Count);
-            log.Verbose($"VM '{vm.Name}' is off: copying disk {d.Target} ({d.Path}) with qemu-img");
-            RunQemuImg(qemuImg, ["convert", "-O", "qcow2", d.Path!, file], cancel);
+            // The format is the one the VM definition records for the disk (raw when it names none), never qemu-img's guess
+            // from the bytes: a guest can write a qcow2 header with any backing file into its raw disk.
+            string format = d.Format ?? "raw";
+            if (format == "qcow2")
+            {
+                CheckSourceChain(vm.Connection, d.Path!, log);
+            }
+
+            log.Verbose($"VM '{vm.Name}' is off: copying disk {d.Target} ({d.Path}, {format}) with qemu-img");
+            RunQemuImg(qemuImg, ["convert", "-f", format, "-O", "qcow2", d.Path!, file], cancel);
             ulong size = (ulong)new FileInfo(file).Length;
             bytes += size;
             result.Add(new KvmBackupDisk { Target = d.Target, File = file, Format = "qcow2", CapacityBytes = TryCapacity(vm.Connection, d.Path!), SizeBytes = size });
@@ -671,7 +827,57 @@ public static class BackupService
         }
 
         m.Path = set;
+        Validate(m, file);
         return m;
+    }
+
+    /// <summary>Names in a manifest become paths: each must be one plain name inside the set.</summary>
+    private static void Validate(SetManifest m, string file)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (BackupEntry b in m.Backups)
+        {
+            RequirePlainName(b.Name, "backup name", file);
+            if (!names.Add(b.Name))
+            {
+                throw new KvmOperationException("BackupSetInvalid", $"'{file}' lists backup '{b.Name}' twice.", file) { Kind = KvmErrorKind.InvalidData };
+            }
+
+            if (b.Parent is not null)
+            {
+                RequirePlainName(b.Parent, "parent backup name", file);
+            }
+
+            foreach (DiskEntry d in b.Disks)
+            {
+                RequirePlainName(d.File, "disk file name", file);
+                if (!System.Text.RegularExpressions.Regex.IsMatch(d.Target, "^[a-z]{2,3}[a-z0-9]{1,4}$"))
+                {
+                    throw new KvmOperationException("BackupSetInvalid", $"'{file}' names a disk target '{d.Target}', which is not a disk target name (vda, sdb, ...).", file)
+                    {
+                        Kind = KvmErrorKind.InvalidData,
+                    };
+                }
+
+                if (d.Format != "qcow2")
+                {
+                    throw new KvmOperationException("BackupSetInvalid", $"'{file}' records disk '{d.Target}' as {d.Format}; KvmPS backups are qcow2.", file) { Kind = KvmErrorKind.InvalidData };
+                }
+            }
+        }
+    }
+
+    private static void RequirePlainName(string? name, string what, string file)
+    {
+        if (string.IsNullOrEmpty(name) || name is "." or ".." || name.IndexOfAny(['/', '\\', '\0']) >= 0 || Path.IsPathRooted(name) || name.Length > 255)
+        {
+            throw new KvmOperationException("BackupSetInvalid",
+                $"'{file}' names the {what} '{name}', which is not a plain file name inside the backup set (no folders, no '..', no absolute paths).", file)
+            {
+                Kind = KvmErrorKind.InvalidData,
+                Hint = "The set was changed after KvmPS wrote it; restore from a copy you trust.",
+            };
+        }
     }
 
     private static KvmBackup ToBackup(SetManifest m, BackupEntry b, string set) => new()
@@ -772,6 +978,8 @@ public static class BackupService
         public DateTime StartTime { get; set; }
         public long DurationMs { get; set; }
         public ulong BytesWritten { get; set; }
+        /// <summary>SHA-256 (hex) of domain.xml; null in sets written before checksums.</summary>
+        public string? DomainSha256 { get; set; }
         public List<DiskEntry> Disks { get; set; } = [];
     }
 
@@ -781,5 +989,7 @@ public static class BackupService
         public string File { get; set; } = string.Empty;
         public string Format { get; set; } = "qcow2";
         public ulong Capacity { get; set; }
+        /// <summary>SHA-256 (hex) of the file; null in sets written before checksums.</summary>
+        public string? Sha256 { get; set; }
     }
 }

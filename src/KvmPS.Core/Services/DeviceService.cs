@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using KvmPS.Core.Backend;
+using KvmPS.Core.Images;
 using KvmPS.Core.Xml;
 
 namespace KvmPS.Core.Services;
@@ -28,6 +29,12 @@ public sealed class DiskAddRequest
     public string Bus { get; init; } = "virtio";
 
     public bool ReadOnly { get; init; }
+
+    /// <summary>
+    /// The format of an existing image (qcow2 or raw). Null: raw for -Path (an image's own bytes never decide), libvirt's
+    /// format for -Volume with no backing file allowed.
+    /// </summary>
+    public string? Format { get; init; }
 }
 
 /// <summary>What Add-KvmVmNetworkAdapter attaches: a NIC on a libvirt network or a host bridge.</summary>
@@ -114,12 +121,16 @@ public static class DeviceService
                     Hint = "Give pool/volume (for example default/data.qcow2) or the full path of a volume.",
                 };
             path = vol.Path;
-            format = VolumeFormat(conn, vol) ?? "raw";
+            format = request.Format ?? VolumeFormat(conn, vol) ?? "raw";
+            if (vol.Type != 1)
+            {
+                ImageTrust.CheckExisting(conn, vol.Path, format, vol, "volume", log, allowPoolChain: request.Format is not null);
+            }
         }
         else if (request.Path is not null)
         {
             path = request.Path;
-            (format, sourceType) = ExistingImage(conn, path);
+            (format, sourceType) = ExistingImage(conn, path, request.Format, log);
         }
         else
         {
@@ -996,7 +1007,7 @@ public static class DeviceService
 
         try
         {
-            return VmProvisioner.ProbeLocalImage(disk.Path).VirtualSize;
+            return ImageTrust.LocalVirtualSize(disk.Path, disk.Format);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -1004,27 +1015,37 @@ public static class DeviceService
         }
     }
 
-    /// <summary>The format and source type of an existing image given by path: a volume's format, a local file's header, raw for block devices.</summary>
-    private static (string Format, string SourceType) ExistingImage(KvmConnection conn, string path)
+    /// <summary>
+    /// The format and source type of an existing image given by path: the declared format, else raw (never the image's own
+    /// bytes, nor libvirt's volume format read from them); raw for block devices. qcow2 images are checked (ImageTrust).
+    /// </summary>
+    private static (string Format, string SourceType) ExistingImage(KvmConnection conn, string path, string? declared, IKvmLog log)
     {
         if (!path.StartsWith('/'))
         {
             throw new KvmOperationException("DiskNotFound", $"'{path}' is not an absolute path on the host.", path) { Kind = KvmErrorKind.InvalidArgument };
         }
 
+        string format = declared ?? "raw";
         if (SafeVolumeByPath(conn, path) is { } vol)
         {
-            return (VolumeFormat(conn, vol) ?? "raw", vol.Type == 1 ? "block" : "file");
+            if (vol.Type != 1)
+            {
+                ImageTrust.CheckExisting(conn, path, format, vol, "disk image", log);
+            }
+
+            return (format, vol.Type == 1 ? "block" : "file");
         }
 
         if (conn.IsProvenLocal && path.StartsWith("/dev/", StringComparison.Ordinal) && File.Exists(path))
         {
-            return ("raw", "block");
+            return (format, "block");
         }
 
         if (conn.IsProvenLocal && File.Exists(path))
         {
-            return (VmProvisioner.ProbeLocalImage(path).Format, "file");
+            ImageTrust.CheckExisting(conn, path, format, null, "disk image", log);
+            return (format, "file");
         }
 
         throw new KvmOperationException("DiskNotFound",

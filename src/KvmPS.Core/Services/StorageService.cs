@@ -514,6 +514,14 @@ public static class StorageService
         KvmStoragePool p = RequireRunningPool(connection, pool);
         RequireNoVolume(connection, pool, destinationName);
         string format = FormatOf(XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(src)))) ?? "raw";
+        if (format == "qcow2" && src.Type != 1)
+        {
+            // libvirt copies a qcow2 volume with qemu-img convert, which flattens the backing chain its header names; in
+            // a directory pool that format was read from the bytes, which a guest may have written. Only chains of pool
+            // volumes with declared formats are copied.
+            Images.ImageTrust.CheckExisting(connection, src.Path, "qcow2", src, "volume", log);
+        }
+
         ulong needed = src.AllocationBytes;
         if (needed > p.AvailableBytes)
         {
@@ -598,8 +606,30 @@ public static class StorageService
             };
         }
 
-        string detected = VmProvisioner.ProbeLocalImage(localPath).Format;
-        if (format == "qcow2" && detected != "qcow2")
+        // The uploaded bytes are checked in-process before libvirt reads a format from them: a file used as qcow2 (declared,
+        // or not declared and carrying a qcow2 header, which libvirt would then report) may not pull in other host files.
+        Images.Qcow2Header? header;
+        try
+        {
+            header = Images.Qcow2Header.Read(localPath);
+        }
+        catch (InvalidDataException e)
+        {
+            if (format == "raw")
+            {
+                header = null;
+            }
+            else
+            {
+                throw new KvmOperationException("ImageFormatMismatch", $"The file '{localPath}' has a qcow2 header that cannot be read safely: {e.Message}", localPath, e)
+                {
+                    Kind = KvmErrorKind.InvalidData,
+                    Hint = "Say -Format raw to import its bytes as a raw image.",
+                };
+            }
+        }
+
+        if (format == "qcow2" && header is null)
         {
             throw new KvmOperationException("ImageFormatMismatch", $"The file '{localPath}' is not a qcow2 image (it has no qcow2 header).", localPath)
             {
@@ -607,6 +637,17 @@ public static class StorageService
                 Hint = "Leave -Format out to import the file as it is (raw).",
             };
         }
+
+        if (header is not null && format != "raw")
+        {
+            Images.ImageTrust.RefuseReferences(localPath, "image", header);
+        }
+        else if (header is not null)
+        {
+            log.Warning($"'{localPath}' starts with a qcow2 header{(header.BackingFile is null ? string.Empty : $" naming the backing file '{header.BackingFile}'")}; it is imported as raw bytes, as -Format raw says. libvirt may still describe the volume as qcow2; KvmPS checks it again before a VM uses it.");
+        }
+
+        string detected = header is null ? "raw" : "qcow2 header, no backing or data file";
 
         KvmStoragePool p = RequireRunningPool(connection, pool);
         RequireNoVolume(connection, pool, name);
@@ -709,7 +750,14 @@ public static class StorageService
         try
         {
             ulong received;
-            using (var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            // 0600 from the first byte: a disk image holds a guest's data (libvirt's own volumes are 0600 too)
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 1 << 16 };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            using (var file = new FileStream(partial, options))
             {
                 int last = -1;
                 received = volume.Connection.Invoke(c => c.DownloadStorageVolume(info, file, got =>

@@ -1,7 +1,7 @@
-using System.Buffers.Binary;
 using System.Text;
 using System.Xml.Linq;
 using KvmPS.Core.Backend;
+using KvmPS.Core.Images;
 using KvmPS.Core.Xml;
 
 namespace KvmPS.Core.Services;
@@ -225,20 +225,6 @@ public static class VmProvisioner
         return sb.ToString().TrimStart('.');
     }
 
-    /// <summary>Reads a local image's format and virtual size: qcow2 from its header, else raw (file length).</summary>
-    internal static (string Format, ulong VirtualSize) ProbeLocalImage(string path)
-    {
-        using FileStream fs = File.OpenRead(path);
-        Span<byte> header = stackalloc byte[32];
-        int n = fs.ReadAtLeast(header, 32, throwOnEndOfStream: false);
-        if (n >= 32 && header[0] == (byte)'Q' && header[1] == (byte)'F' && header[2] == (byte)'I' && header[3] == 0xFB)
-        {
-            return ("qcow2", BinaryPrimitives.ReadUInt64BigEndian(header[24..]));
-        }
-
-        return ("raw", (ulong)fs.Length);
-    }
-
     private sealed class PlannedVolume
     {
         public required string Pool { get; init; }
@@ -339,7 +325,7 @@ public static class VmProvisioner
                     // existing image or ISO (or an empty CD-ROM drive)
                     if (d.Path is not null)
                     {
-                        disk = disk with { Path = d.Path, Format = d.Format ?? ExistingFormat(d.Path, cdrom) };
+                        disk = disk with { Path = d.Path, Format = ExistingFormat(d.Path, cdrom, d.Format) };
                         if (!cdrom)
                         {
                             // never a second writer: an image another VM writes, or reads as a backing file, is refused (DiskInUse)
@@ -366,7 +352,7 @@ public static class VmProvisioner
                 string? backingPath = null, backingFormat = null;
                 if (d.BaseImage is not null)
                 {
-                    (backingPath, backingFormat, ulong baseSize) = ResolveBaseImage(d.BaseImage);
+                    (backingPath, backingFormat, ulong baseSize) = ResolveBaseImage(d.BaseImage, d.BaseImageFormat);
                     if (format != "qcow2")
                     {
                         throw new VmSpecException($"disks[{i}].format", "an overlay on a base image is always qcow2.");
@@ -505,8 +491,10 @@ public static class VmProvisioner
             return (poolName, index == 0 ? $"{baseName}.qcow2" : $"{baseName}-{index}.qcow2");
         }
 
-        private (string Path, string Format, ulong VirtualSize) ResolveBaseImage(string baseImage)
+        private (string Path, string Format, ulong VirtualSize) ResolveBaseImage(string baseImage, string? declared)
         {
+            // Never taken from the image's bytes (nor libvirt's guess from them): what the user says, else raw.
+            string format = declared ?? "raw";
             StorageVolumeInfo? vol = null;
             if (!baseImage.StartsWith('/') && baseImage.Split('/') is [var pool, var name])
             {
@@ -517,16 +505,18 @@ public static class VmProvisioner
                 vol = connection.Invoke(c => c.LookupStorageVolumeByPath(baseImage));
             }
 
-            if (vol is not null)
+            bool localFile = connection.IsProvenLocal && File.Exists(vol?.Path ?? baseImage);
+            if (vol is not null || (localFile && baseImage.StartsWith('/')))
             {
-                string? fmt = (string?)XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(vol))).Element("target")?.Element("format")?.Attribute("type");
-                return (vol.Path, fmt ?? "raw", vol.CapacityBytes);
-            }
+                string path = vol?.Path ?? baseImage;
+                ImageTrust.CheckExisting(connection, path, format, vol, "base image", log);
+                ulong size = localFile ? ImageTrust.LocalVirtualSize(path, format) : vol!.CapacityBytes;
+                if (declared is null)
+                {
+                    log.Verbose($"Base image '{path}' is used as {format} (no -Format given)");
+                }
 
-            if (connection.IsProvenLocal && baseImage.StartsWith('/') && File.Exists(baseImage))
-            {
-                (string format, ulong size) = ProbeLocalImage(baseImage);
-                return (baseImage, format, size);
+                return (path, format, size);
             }
 
             throw new KvmOperationException("BaseImageNotFound",
@@ -536,21 +526,23 @@ public static class VmProvisioner
             };
         }
 
-        private string ExistingFormat(string path, bool cdrom)
+        private string ExistingFormat(string path, bool cdrom, string? declared)
         {
+            // An existing image is what the user says it is, else raw: its own first bytes (which a guest may have written)
+            // and libvirt's volume format (read from those bytes in directory pools) never decide.
+            string format = declared ?? "raw";
             StorageVolumeInfo? vol = connection.Invoke(c => c.LookupStorageVolumeByPath(path));
-            if (vol is not null)
+            if (vol is null && !(connection.IsProvenLocal && File.Exists(path)))
             {
-                return (string?)XElement.Parse(connection.Invoke(c => c.GetStorageVolumeXml(vol))).Element("target")?.Element("format")?.Attribute("type")
-                    is { } f && f != "iso" ? f : "raw";
+                throw new KvmOperationException("DiskNotFound", $"The disk image '{path}' does not exist on {connection.HostName}.", path);
             }
 
-            if (connection.IsProvenLocal && File.Exists(path))
+            if (!cdrom)
             {
-                return cdrom ? "raw" : ProbeLocalImage(path).Format;
+                ImageTrust.CheckExisting(connection, path, format, vol, "disk image", log);
             }
 
-            throw new KvmOperationException("DiskNotFound", $"The disk image '{path}' does not exist on {connection.HostName}.", path);
+            return format;
         }
     }
 }

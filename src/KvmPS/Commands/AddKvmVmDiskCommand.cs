@@ -34,6 +34,10 @@ public sealed class AddKvmVmDiskCommand : KvmVmCmdlet
     public string Bus { get; set; } = "virtio";
 
     [Parameter]
+    [ValidateSet("qcow2", "raw")]
+    public string? Format { get; set; }
+
+    [Parameter]
     public SwitchParameter ReadOnly { get; set; }
 
     [Parameter]
@@ -53,6 +57,12 @@ public sealed class AddKvmVmDiskCommand : KvmVmCmdlet
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-StoragePool is only used with -SizeBytes (a new volume)."),
                 "ConflictingParameters", ErrorCategory.InvalidArgument, StoragePool));
+        }
+
+        if (Format is not null && SizeBytes is not null)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Format describes an existing image (-Path or -Volume); a new disk (-SizeBytes) is always qcow2."),
+                "ConflictingParameters", ErrorCategory.InvalidArgument, Format));
         }
 
         if (Path is not null && !Path.StartsWith('/'))
@@ -77,6 +87,7 @@ public sealed class AddKvmVmDiskCommand : KvmVmCmdlet
             StoragePool = StoragePool,
             Bus = Bus,
             ReadOnly = ReadOnly,
+            Format = Format,
         }, this, CancelToken);
         if (Passthru)
         {

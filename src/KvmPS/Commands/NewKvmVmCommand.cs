@@ -57,6 +57,10 @@ public sealed class NewKvmVmCommand : KvmCmdlet
     public string? BaseImage { get; set; }
 
     [Parameter(ParameterSetName = ParamSet)]
+    [ValidateSet("qcow2", "raw")]
+    public string? Format { get; set; }
+
+    [Parameter(ParameterSetName = ParamSet)]
     [ValidateNotNullOrEmpty]
     public string? StoragePool { get; set; }
 
@@ -211,9 +215,23 @@ public sealed class NewKvmVmCommand : KvmCmdlet
             spec.Networks.AddRange(Network);
         }
 
+        if (Format is not null && DiskSizeBytes is null && DiskPath is null && BaseImage is null)
+        {
+            throw new VmSpecException("format", "-Format describes the disk of -DiskPath, -BaseImage or -DiskSizeBytes; none was given.");
+        }
+
         if (DiskSizeBytes is not null || DiskPath is not null || BaseImage is not null)
         {
-            spec.Disks.Add(new VmDiskSpec { SizeBytes = DiskSizeBytes, Path = DiskPath, BaseImage = BaseImage, Pool = StoragePool });
+            spec.Disks.Add(new VmDiskSpec
+            {
+                SizeBytes = DiskSizeBytes,
+                Path = DiskPath,
+                BaseImage = BaseImage,
+                Pool = StoragePool,
+                // -Format names the format of the image given: the base image's, an existing -DiskPath's, or a new disk's
+                Format = BaseImage is null ? Format : null,
+                BaseImageFormat = BaseImage is null ? null : Format,
+            });
         }
 
         bool cloudParams = UserData is not null || SshPublicKey is not null || HostName is not null || User is not null || Password is not null || NetworkConfig is not null;

@@ -42,21 +42,38 @@ public sealed class RestoreKvmBackupCommand : KvmCmdlet
         if (backup is null)
         {
             string full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path).TrimEnd('/');
-            // a backup set's folder means its latest backup; one backup's own folder means that backup
-            backup = File.Exists(System.IO.Path.Combine(full, BackupService.SetManifestName))
-                ? BackupService.List(full).LastOrDefault()
-                : System.IO.Path.GetDirectoryName(full) is { } parent && File.Exists(System.IO.Path.Combine(parent, BackupService.SetManifestName))
-                    ? BackupService.List(parent).FirstOrDefault(b => b.Path == full)
-                    : null;
+            Guard(Path, () =>
+            {
+                // a backup set's folder means its latest backup; one backup's own folder means that backup
+                backup = File.Exists(System.IO.Path.Combine(full, BackupService.SetManifestName))
+                    ? BackupService.List(full).LastOrDefault()
+                    : System.IO.Path.GetDirectoryName(full) is { } parent && File.Exists(System.IO.Path.Combine(parent, BackupService.SetManifestName))
+                        ? BackupService.List(parent).FirstOrDefault(b => b.Path == full)
+                        : null;
+                if (backup is null)
+                {
+                    WriteError(new ErrorRecord(new DirectoryNotFoundException($"No KvmPS backup in '{full}'."), "BackupNotFound", ErrorCategory.ObjectNotFound, Path));
+                }
+            });
             if (backup is null)
             {
-                WriteError(new ErrorRecord(new DirectoryNotFoundException($"No KvmPS backup in '{full}'."), "BackupNotFound", ErrorCategory.ObjectNotFound, Path));
                 return;
             }
         }
 
+        // The set is checked (names, files, checksums, headers) before anything is asked or written; what the restored
+        // definition leaves out is part of the question, so -WhatIf shows it.
+        IReadOnlyList<string>? dropped = null;
+        KvmBackup chosen = backup;
+        Guard(Backup is null ? Path : backup.Path, () => dropped = BackupService.PlanRestore(chosen, Name, this, CancelToken));
+        if (dropped is null)
+        {
+            return;
+        }
+
         string name = Name ?? backup.VMName;
-        if (!ShouldProcess($"{name} on {connection.HostName ?? connection.Uri}", $"Restore backup {backup.Name} of VM '{backup.VMName}'"))
+        string leftOut = dropped.Count == 0 ? string.Empty : $" (left out of its definition: {string.Join("; ", dropped)})";
+        if (!ShouldProcess($"{name} on {connection.HostName ?? connection.Uri}", $"Restore backup {backup.Name} of VM '{backup.VMName}'{leftOut}"))
         {
             return;
         }

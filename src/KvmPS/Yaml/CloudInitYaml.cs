@@ -148,7 +148,8 @@ internal static class CloudInitYaml
             if (o.Password is not null)
             {
                 user.Add("lock_passwd", new YamlScalarNode("false") { Style = ScalarStyle.Plain });
-                user.Add("plain_text_passwd", new YamlScalarNode(o.Password) { Style = ScalarStyle.DoubleQuoted });
+                // Salted SHA-512 crypt: the seed stays readable in the guest (and in the pool), the password itself is never written.
+                user.Add("hashed_passwd", new YamlScalarNode(KvmPS.Core.Images.Sha512Crypt.Hash(o.Password)) { Style = ScalarStyle.DoubleQuoted });
             }
 
             var users = root.Children.TryGetValue(new YamlScalarNode("users"), out YamlNode? existing) && existing is YamlSequenceNode seq

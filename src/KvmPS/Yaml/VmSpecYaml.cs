@@ -29,7 +29,7 @@ internal static partial class VmSpecYaml
 
     private static readonly string[] s_cloudInitKeys = ["userData", "sshPublicKeys", "hostName", "user", "networkConfig"];
 
-    private static readonly string[] s_diskKeys = ["size", "path", "baseImage", "pool", "format", "bus", "device", "readOnly"];
+    private static readonly string[] s_diskKeys = ["size", "path", "baseImage", "baseImageFormat", "pool", "format", "bus", "device", "readOnly"];
 
     /// <summary>Parses a YAML VM spec and (unless told not to) validates it. Throws <see cref="VmSpecException"/> naming the key, line and column.</summary>
     public static VmSpec FromYaml(string text, bool validate = true)
@@ -100,6 +100,7 @@ internal static partial class VmSpecYaml
                 EmitSize(emitter, "size", d.SizeBytes);
                 EmitText(emitter, "path", d.Path);
                 EmitText(emitter, "baseImage", d.BaseImage);
+                EmitText(emitter, "baseImageFormat", d.BaseImageFormat);
                 EmitText(emitter, "pool", d.Pool);
                 EmitText(emitter, "format", d.Format);
                 EmitText(emitter, "bus", d.Bus);
@@ -417,6 +418,9 @@ internal static partial class VmSpecYaml
                         break;
                     case "baseImage":
                         disk.BaseImage = Text(v, keyPath);
+                        break;
+                    case "baseImageFormat":
+                        disk.BaseImageFormat = Text(v, keyPath);
                         break;
                     case "pool":
                         disk.Pool = Text(v, keyPath);

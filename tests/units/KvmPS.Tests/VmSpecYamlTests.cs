@@ -590,7 +590,7 @@ public sealed class VmSpecYamlTests
             Start = true,
         };
         spec.Disks.Add(new VmDiskSpec { SizeBytes = 20 * GiB, Format = "qcow2", Bus = "virtio", Pool = "fast" });
-        spec.Disks.Add(new VmDiskSpec { BaseImage = "images/debian 12.qcow2", SizeBytes = 30 * GiB });
+        spec.Disks.Add(new VmDiskSpec { BaseImage = "images/debian 12.qcow2", BaseImageFormat = "qcow2", SizeBytes = 30 * GiB });
         spec.Disks.Add(new VmDiskSpec { Path = "/isos/a: b.iso", Device = "cdrom", ReadOnly = true, Bus = "sata", Format = "raw" });
         spec.Networks.Add("default");
         spec.Networks.Add("- odd");
@@ -821,6 +821,7 @@ public sealed class VmSpecYamlTests
             Assert.Equal(e.SizeBytes, a.SizeBytes);
             Assert.Equal(e.Path, a.Path);
             Assert.Equal(e.BaseImage, a.BaseImage);
+            Assert.Equal(e.BaseImageFormat, a.BaseImageFormat);
             Assert.Equal(e.Pool, a.Pool);
             Assert.Equal(e.Format, a.Format);
             Assert.Equal(e.Bus, a.Bus);
