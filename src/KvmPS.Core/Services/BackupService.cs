@@ -673,6 +673,66 @@ public static class BackupService
     }
 
     /// <summary>
+    /// A qcow2 disk the VM definition declares may have a backing chain (libvirt's, e.g. an overlay on a base image), but
+    /// every link must name its format: qemu-img would otherwise probe the backing file's format from its bytes.
+    /// </summary>
+    private static void CheckSourceChain(KvmConnection conn, string path, IKvmLog log)
+    {
+        if (!conn.IsProvenLocal || !File.Exists(path))
+        {
+            return;
+        }
+
+        string current = path;
+        for (int depth = 0; depth < 32; depth++)
+        {
+            Qcow2Header? h;
+            try
+            {
+                h = Qcow2Header.Read(current);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new KvmOperationException("ImageFormatMismatch", $"'{current}' is declared qcow2, but its header cannot be read safely: {e.Message}", path, e)
+                {
+                    Kind = KvmErrorKind.InvalidData,
+                };
+            }
+
+            if (h is null)
+            {
+                throw new KvmOperationException("ImageFormatMismatch", $"'{current}' is declared qcow2 but has no qcow2 header; it is not copied.", path)
+                {
+                    Kind = KvmErrorKind.InvalidData,
+                };
+            }
+
+            if (h.BackingFile is null)
+            {
+                return;
+            }
+
+            if (h.BackingFormat is not ("qcow2" or "raw"))
+            {
+                throw ImageTrust.Refused(path, "disk", h.BackingFormat is null
+                    ? $"the backing file '{h.BackingFile}' without its format (qemu-img would guess it from the file's bytes)"
+                    : $"the backing file '{h.BackingFile}' as {h.BackingFormat}");
+            }
+
+            string next = h.BackingFile.StartsWith('/') ? h.BackingFile : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(current) ?? "/", h.BackingFile));
+            log.Verbose($"'{current}' is backed by '{next}' ({h.BackingFormat}), as its header declares");
+            if (h.BackingFormat == "raw" || !File.Exists(next))
+            {
+                return;
+            }
+
+            current = next;
+        }
+
+        throw ImageTrust.Refused(path, "disk", "a backing chain deeper than 32 images");
+    }
+
+    /// <summary>
     /// Aborts the backup job of <paramref name="vm"/> if one runs and removes <paramref name="checkpoint"/> if it exists
     /// (an undo step: idempotent). Another kind of job (a migration, a save) is left alone.
     /// </summary>
@@ -698,6 +758,7 @@ public static class BackupService
         {
             // the job ended meanwhile, or the VM is not running (then it has no job)
         }
+
         if (checkpoint is not null && conn.Invoke(c => c.ListCheckpointNames(vm.Ref)).Contains(checkpoint))
         {
             conn.Invoke(c => c.DeleteCheckpoint(vm.Ref, checkpoint, 0));
