@@ -77,7 +77,7 @@ BeforeAll {
             }
         }
         # TCG: boots on any host, with or without /dev/kvm (a guest kernel under nested KVM may not).
-        $null = New-KvmVm -Connection $c -Name $name -BaseImage $image -DiskSizeBytes 2GB -CpuCount 1 -MaxCpuCount 2 `
+        $null = New-KvmVm -Connection $c -Name $name -BaseImage $image -Format qcow2 -DiskSizeBytes 2GB -CpuCount 1 -MaxCpuCount 2 `
             -MemoryBytes 640MB -MaxMemoryBytes 768MB -Accelerator Qemu -NoNetwork -CloudInit -HostName kvmps-guest -User kvmps `
             -SshPublicKey $publicKey -Password (ConvertTo-SecureString $password -AsPlainText -Force) -NetworkConfig $networkConfig
         $null = Add-KvmVmNetworkAdapter -Connection $c -VMName $name -Network $net -MacAddress $mac
