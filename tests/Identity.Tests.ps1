@@ -71,12 +71,12 @@ Describe 'VM identity in the pipeline on <Uri>' -Tag $case.Tag -ForEach @($case)
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         Get-KvmVm -Connection $Uri | Where-Object Name -eq "${p}web[1]" | Start-KvmVm
         Get-KvmVm -Connection $Uri | Where-Object Name -eq "${p}db*" | Start-KvmVm
-        $running = @((Get-KvmVm -Connection $Uri -State Running).Name | Where-Object { $_.StartsWith($p) } | Sort-Object)
+        $running = @((Get-KvmVm -Connection $Uri -State Running).Name | Where-Object { "$_".StartsWith($p) } | Sort-Object)
         $running | Should -Be @("${p}db*", "${p}web[1]")
         Get-KvmVm -Connection $Uri | Where-Object Name -eq "${p}web[1]" | Stop-KvmVm -TurnOff
-        @((Get-KvmVm -Connection $Uri -State Running).Name | Where-Object { $_.StartsWith($p) }) | Should -Be @("${p}db*")
+        @((Get-KvmVm -Connection $Uri -State Running).Name | Where-Object { "$_".StartsWith($p) }) | Should -Be @("${p}db*")
         Get-KvmVm -Connection $Uri -LiteralName "${p}db*" | Stop-KvmVm -TurnOff
-        @((Get-KvmVm -Connection $Uri -State Running).Name | Where-Object { $_.StartsWith($p) }) | Should -BeNullOrEmpty
+        @((Get-KvmVm -Connection $Uri -State Running).Name | Where-Object { "$_".StartsWith($p) }) | Should -BeNullOrEmpty
     }
 
     It 'treats names that arrive by property name (CSV rows) as literal' {
