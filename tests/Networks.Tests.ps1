@@ -216,8 +216,9 @@ Describe 'Networks on test:///default' -Tag TestDriver {
     }
 
     It 'refuses to remove a network a running VM uses (NetworkInUse) unless -Force' {
-        $null = New-KvmVm -Connection $c -Name "$p-vm" -MemoryBytes 64MB -Network "$p-nat" -Start -ErrorAction Stop
+        # the network runs first: a VM starts only on an active network (NetworkNotActive otherwise)
         $null = Start-KvmNetwork -Connection $c -Name "$p-nat"
+        $null = New-KvmVm -Connection $c -Name "$p-vm" -MemoryBytes 64MB -Network "$p-nat" -Start -ErrorAction Stop
         $null = Remove-KvmNetwork -Connection $c -Name "$p-nat" -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err
         $err.Count | Should -Be 1
         $err[0].FullyQualifiedErrorId | Should -BeLike 'NetworkInUse,*'
