@@ -168,7 +168,8 @@ public static class BackupService
                     throw CheckpointConflict(vm, conn);
                 }
 
-                checkpoint = wantCheckpoint ? $"kvmps-{start.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}-{index:D4}" : null;
+                // unique per VM even for two sets started in the same second (the index restarts at 1 in every set)
+                checkpoint = wantCheckpoint ? $"kvmps-{start.ToString("yyyyMMdd'T'HHmmss", CultureInfo.InvariantCulture)}-{index:D4}-{Guid.NewGuid().ToString("N")[..6]}" : null;
                 (written, bytes) = PushBackup(vm, config, chosen, folder, parent?.Checkpoint, checkpoint, quiesce, undo, log, cancel);
             }
             else
