@@ -192,10 +192,6 @@ Describe 'Wait-KvmVm in parallel, as a job, and Stop-Job' -Tag System {
 Describe 'Remove-KvmVm in parallel and as a job' -Tag System {
     It 'removes VMs as a job with -ThrottleLimit: three blocked power-offs overlap' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
-        # Known bug, listed in tests/allowed-skips.txt: since the round-2 merges the three forced removals of frozen
-        # VMs ran one after another in the suite (35.6 s, 35.8 s) though they overlapped on the branch that added this test.
-        Set-ItResult -Skipped -Because 'KNOWN BUG: Remove-KvmVm -ThrottleLimit 3 -AsJob on three frozen VMs ran serially in the suite (open)'
-        return
         $gone = { param($n) & virsh -c qemu:///system dominfo $n *> $null; $LASTEXITCODE -ne 0 }
         # libvirt powers a frozen QEMU off with SIGTERM and only after about 10 s with SIGKILL: each removal
         # takes that long, so three of them one after the other would take 30 s or more

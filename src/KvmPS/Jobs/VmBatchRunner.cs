@@ -18,7 +18,6 @@ internal sealed class VmBatchRunner
     private readonly CancellationTokenSource _cts = new();
     private readonly int _throttleLimit;
     private int _threads;
-    private int _idle;
     private int _activity = 1;
 
     public VmBatchRunner(int throttleLimit, IBatchSink sink, Func<Exception, object, ErrorRecord?> toError)
@@ -44,7 +43,11 @@ internal sealed class VmBatchRunner
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _tasks.Add(done.Task);
         _queue.Add((target, key, work, done));
-        if (Volatile.Read(ref _idle) == 0 && TryTakeThreadSlot())
+
+        // One more thread while under the limit, whether or not a worker looks idle: an idle worker takes only one
+        // of the items queued meanwhile, so "start one only when none is idle" left a second item waiting behind
+        // the first (three frozen power-offs ran as 1 + 2). Surplus workers end after two idle seconds.
+        if (TryTakeThreadSlot())
         {
             new Thread(Worker) { IsBackground = true, Name = "KvmPS worker" }.Start();
         }
@@ -69,9 +72,7 @@ internal sealed class VmBatchRunner
     {
         while (true)
         {
-            Interlocked.Increment(ref _idle);
             bool got = _queue.TryTake(out var item, TimeSpan.FromSeconds(2));
-            Interlocked.Decrement(ref _idle);
             if (!got)
             {
                 Interlocked.Decrement(ref _threads);
