@@ -128,8 +128,7 @@ Describe 'Images KvmPS did not make: formats are never probed, backing files nev
         Join-Path $images "$p-copy.img" | Should -Not -Exist
     }
 
-    # KNOWN BUG (tests/allowed-skips.txt): in the merged suite this Backup-KvmVm hung before creating the set (run 3)
-    It 'backs up the shut-off VM as the raw bytes of its disk, never the marker; set folders 0700, files 0600' -Skip {
+    It 'backs up the shut-off VM as the raw bytes of its disk, never the marker; set folders 0700, files 0600' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $b = Backup-KvmVm -Connection $c -Name "$p-vm" -Destination $set -WarningAction SilentlyContinue
         $file = $b.Disks[0].File
@@ -146,7 +145,7 @@ Describe 'Images KvmPS did not make: formats are never probed, backing files nev
         $manifest.domainSha256 | Should -Be (Get-FileHash (Join-Path $b.Path 'domain.xml') -Algorithm SHA256).Hash.ToLowerInvariant()
     }
 
-    It 'restores it without the marker, as a 0600 qcow2 disk with the raw disk''s bytes' -Skip {
+    It 'restores it without the marker, as a 0600 qcow2 disk with the raw disk''s bytes' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         $vm = Restore-KvmBackup -Connection $c -Path $set -Name "$p-r" -WarningAction SilentlyContinue
         $disk = $vm.Disks[0].Path
@@ -165,7 +164,7 @@ Describe 'Images KvmPS did not make: formats are never probed, backing files nev
         Test-Marker $dest $secret | Should -BeFalse
     }
 
-    Context 'Tampered backup sets' -Skip {
+    Context 'Tampered backup sets' {
         BeforeEach {
             if ($skip) { return }
             $script:t = "$set-$([guid]::NewGuid().ToString('N').Substring(0, 6))"
