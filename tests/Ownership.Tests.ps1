@@ -224,6 +224,8 @@ Describe 'Other destructive cmdlets ask the same model' -Tag System {
             $vol = (Invoke-Virsh vol-path "$p-pv.qcow2" --pool $pool2 | Select-Object -First 1).Trim()
             $v = New-SystemTestVm -Name "$p-pv"
             Add-TestDisk $v "<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='$pool2' volume='$p-pv.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+            $text = Get-WhatIfText { Remove-KvmStoragePool -Connection $c -Name $pool2 -DeleteContents -WhatIf }
+            $text | Should -BeLike "*in use, so nothing is deleted*$p-pv.qcow2 (used by VM '$v'*"
             Remove-KvmStoragePool -Connection $c -Name $pool2 -DeleteContents -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable err
             $err[0].FullyQualifiedErrorId | Should -BeLike 'VolumeInUse*'
             $err[0].Exception.Message | Should -BeLike "*$p-pv.qcow2 by VM '$v'*"

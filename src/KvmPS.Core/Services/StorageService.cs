@@ -228,6 +228,23 @@ public static class StorageService
     }
 
     /// <summary>
+    /// What <c>Remove-KvmStoragePool -DeleteContents</c> would meet in a running pool: each volume a VM uses (any depth of
+    /// any VM's chain, live or inactive) with its users. Empty for a pool that is not running (its volumes cannot be listed).
+    /// </summary>
+    public static IReadOnlyList<(string Volume, IReadOnlyList<StorageUse> Users)> VolumesInUse(KvmStoragePool pool, CancellationToken cancel = default)
+    {
+        if (!pool.IsRunning)
+        {
+            return [];
+        }
+
+        KvmConnection connection = pool.Connection;
+        IReadOnlyList<StorageVolumeInfo> volumes = connection.Invoke(c => c.ListStorageVolumes(pool.Name));
+        StorageUsage usage = StorageUsage.Read(connection, cancel);
+        return volumes.Select(v => (v.Name, usage.UsersOf(v.Path))).Where(x => x.Item2.Count > 0).ToList();
+    }
+
+    /// <summary>
     /// Removes a pool: stops it and undefines it. With <paramref name="deleteContents"/> first deletes every volume and
     /// then the pool's storage (the folder of a dir pool); refuses when a VM uses one of the volumes, unless <paramref name="force"/>.
     /// </summary>

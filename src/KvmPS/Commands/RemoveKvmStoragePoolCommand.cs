@@ -20,6 +20,14 @@ public sealed class RemoveKvmStoragePoolCommand : KvmStoragePoolTargetCommand
         string action = DeleteContents
             ? $"Remove storage pool and DELETE its {(pool.IsRunning ? $"{pool.VolumeCount} volume(s)" : "volumes")} and its storage{(pool.Path is null ? string.Empty : $" ({pool.Path})")}"
             : $"Remove storage pool (its storage{(pool.Path is null ? string.Empty : $" {pool.Path}")} and volumes are kept)";
+        if (DeleteContents && StorageService.VolumesInUse(pool, CancelToken) is { Count: > 0 } inUse)
+        {
+            string users = string.Join("; ", inUse.Select(u => $"{u.Volume} (used by {string.Join(", ", u.Users.Select(x => x.ToString()).Distinct())})"));
+            action += Force
+                ? $"; deleted although in use (-Force): {users}"
+                : $"; in use, so nothing is deleted and the command stops (VolumeInUse) unless -Force: {users}";
+        }
+
         if (!ShouldProcess(Describe(pool), action))
         {
             return;
