@@ -27,7 +27,13 @@ param(
     [string[]] $PesterTag,
 
     # The backends the Pester suite runs on, each a whole run: Native, Managed ('Native,Managed' works with -File).
-    [string[]] $Backend = @('Native', 'Managed')
+    [string[]] $Backend = @('Native', 'Managed'),
+
+    # Runs the Pester passes of the backends one after the other instead of at the same time.
+    [switch] $SerialPester,
+
+    # A Pester pass whose output stops for this long is stopped (its thread stacks are kept) and counted as failed.
+    [int] $StallMinutes = 10
 )
 
 $ErrorActionPreference = 'Stop'
@@ -61,6 +67,13 @@ function Invoke-ChildPwsh {
     param([string[]] $ArgumentList)
     & $pwshExe @pwshArgs -NoProfile -NonInteractive @ArgumentList | Out-Host
     return $LASTEXITCODE
+}
+
+# The process ids of every descendant of a process (Linux: /proc/<pid>/task/*/children).
+function Get-ChildPids([int] $ProcessId) {
+    $kids = @(Get-ChildItem "/proc/$ProcessId/task/*/children" -ErrorAction SilentlyContinue | Get-Content -ErrorAction SilentlyContinue |
+        ForEach-Object { $_ -split '\s+' } | Where-Object { $_ } | ForEach-Object { [int]$_ })
+    foreach ($k in $kids) { $k; Get-ChildPids $k }
 }
 
 # Runs a script text in a child pwsh through a temporary file (-File passes arguments verbatim).
@@ -231,25 +244,88 @@ $skipped = @($r.Skipped) + $(if (-not $tags) { @($r.NotRun) } else { @() })
 '@
     $env:KVMPS_MODULE_PATH = [IO.Path]::Combine($out, 'KvmPS.psd1')
     $env:KVMPS_PACKAGES = $packages
-    # The whole suite once per backend, against the same daemon: differences between them are bugs.
+    # The whole suite once per backend, against the same daemon: differences between them are bugs. The passes run at
+    # the same time (every test names its objects with its own prefix and never touches others'), each in its own pwsh
+    # writing its own log; -SerialPester runs them one after the other. A pass whose log stops growing for
+    # $StallMinutes is stopped and counted as failed, after its threads' stacks are written next to its log.
+    $runnerFile = [IO.Path]::Combine($outRoot, 'run-pester.ps1')
+    Set-Content -Path $runnerFile -Value $runner
+    $passes = [Collections.Generic.List[object]]::new()
     foreach ($backend in $Backend) {
-        Write-Host "== Pester, $backend backend" -ForegroundColor Cyan
         $name = "pester-$($backend.ToLowerInvariant())"
-        $summary = [IO.Path]::Combine($results, "$name-summary.json")
-        $env:KVMPS_BACKEND = $backend
-        try {
-            $null = Invoke-ChildScript 'run-pester' $runner @($pester, ([IO.Path]::Combine($root, 'tests')), $results, $name, $summary, ($PesterTag -join ','))
+        $pass = [pscustomobject]@{
+            Backend = $backend; Name = $name; Process = $null; Stalled = $false
+            Summary = [IO.Path]::Combine($results, "$name-summary.json"); Log = [IO.Path]::Combine($results, "$name.log")
         }
-        finally { Remove-Item Env:KVMPS_BACKEND -ErrorAction SilentlyContinue }
-        if (Test-Path $summary) {
-            $p = Get-Content $summary -Raw | ConvertFrom-Json
-            Write-Host "Pester ($backend backend): $($p.Passed) passed, $($p.Failed) failed, $(@($p.Skips).Count) skipped"
+        $passes.Add($pass)
+    }
+
+    $startPass = {
+        param($pass)
+        Write-Host "== Pester, $($pass.Backend) backend (log: $($pass.Log))" -ForegroundColor Cyan
+        $psi = [Diagnostics.ProcessStartInfo]::new('bash')
+        $psi.UseShellExecute = $false
+        foreach ($a in @('-c', 'log=$1; shift; exec "$@" > "$log" 2>&1', 'pester', $pass.Log, $pwshExe) + $pwshArgs +
+            @('-NoProfile', '-NonInteractive', '-File', $runnerFile, $pester, ([IO.Path]::Combine($root, 'tests')), $results, $pass.Name, $pass.Summary, ($PesterTag -join ','))) {
+            $psi.ArgumentList.Add($a)
+        }
+        $psi.Environment['KVMPS_BACKEND'] = $pass.Backend
+        $pass.Process = [Diagnostics.Process]::Start($psi)
+    }
+
+    $waitPasses = {
+        param($running)
+        $lastBeat = [Diagnostics.Stopwatch]::StartNew()
+        while (@($running | Where-Object { -not $_.Process.HasExited }).Count -gt 0) {
+            Start-Sleep -Seconds 5
+            foreach ($pass in @($running | Where-Object { -not $_.Process.HasExited })) {
+                $idle = [datetime]::UtcNow - (Get-Item $pass.Log).LastWriteTimeUtc
+                if ($idle.TotalMinutes -ge $StallMinutes) {
+                    $stacks = [IO.Path]::ChangeExtension($pass.Log, '.stacks.txt')
+                    Write-Host "Pester ($($pass.Backend)) wrote nothing for $StallMinutes min: stopping it; thread stacks in $stacks" -ForegroundColor Red
+                    foreach ($id in @($pass.Process.Id) + @(Get-ChildPids $pass.Process.Id)) {
+                        & dotnet tool run dotnet-stack report -p $id *>> $stacks
+                    }
+                    $pass.Stalled = $true
+                    & kill -KILL @(@(Get-ChildPids $pass.Process.Id) + $pass.Process.Id) 2>$null
+                }
+            }
+            if ($lastBeat.Elapsed.TotalSeconds -ge 60) {
+                $lastBeat.Restart()
+                $beat = foreach ($pass in $running) {
+                    $done = @(Select-String -Path $pass.Log -Pattern '^\S*\s+\[[+!-]\] ' -ErrorAction SilentlyContinue).Count
+                    "$($pass.Backend) $done tests$(if ($pass.Process.HasExited) { ' (done)' })"
+                }
+                Write-Host "  Pester after $([math]::Round($started.Elapsed.TotalMinutes, 1)) min: $($beat -join ', ')"
+            }
+        }
+    }
+
+    if ($SerialPester) {
+        foreach ($pass in $passes) { & $startPass $pass; & $waitPasses @($pass) }
+    }
+    else {
+        foreach ($pass in $passes) { & $startPass $pass }
+        & $waitPasses $passes
+    }
+
+    foreach ($pass in $passes) {
+        Write-Host "== Pester, $($pass.Backend) backend: output" -ForegroundColor Cyan
+        Get-Content $pass.Log | Out-Host
+        if ($pass.Stalled) {
+            Write-Host "Pester ($($pass.Backend) backend) stalled and was stopped; its thread stacks:" -ForegroundColor Red
+            Get-Content ([IO.Path]::ChangeExtension($pass.Log, '.stacks.txt')) -ErrorAction SilentlyContinue | Out-Host
+            $failed++
+        }
+        if (Test-Path $pass.Summary) {
+            $p = Get-Content $pass.Summary -Raw | ConvertFrom-Json
+            Write-Host "Pester ($($pass.Backend) backend): $($p.Passed) passed, $($p.Failed) failed, $(@($p.Skips).Count) skipped"
             $passed += $p.Passed; $failed += $p.Failed
-            foreach ($s in @($p.Skips)) { $skips.Add([pscustomobject]@{ Suite = "Pester $backend"; Name = $s.Name; Reason = $s.Reason }) }
-            foreach ($f in @($p.Files)) { $timings.Add([pscustomobject]@{ Suite = "Pester $backend $($f.Name)"; Passed = $f.Passed; Failed = $f.Failed; Seconds = $f.Seconds }) }
+            foreach ($s in @($p.Skips)) { $skips.Add([pscustomobject]@{ Suite = "Pester $($pass.Backend)"; Name = $s.Name; Reason = $s.Reason }) }
+            foreach ($f in @($p.Files)) { $timings.Add([pscustomobject]@{ Suite = "Pester $($pass.Backend) $($f.Name)"; Passed = $f.Passed; Failed = $f.Failed; Seconds = $f.Seconds }) }
         }
         else {
-            Write-Warning "Pester ($backend backend) produced no summary."
+            Write-Warning "Pester ($($pass.Backend) backend) produced no summary."
             $failed++
         }
     }
