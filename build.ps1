@@ -224,7 +224,7 @@ function Invoke-Test {
 param($pester, $tests, $results, $name, $summary, $tags)
 Import-Module $pester
 $cfg = New-PesterConfiguration
-$cfg.Run.Path = $tests
+$cfg.Run.Path = @($tests -split ';')
 $cfg.Run.PassThru = $true
 $cfg.Output.Verbosity = 'Detailed'
 $cfg.TestResult.Enabled = $true
@@ -251,10 +251,14 @@ $skipped = @($r.Skipped) + $(if (-not $tags) { @($r.NotRun) } else { @() })
     $runnerFile = [IO.Path]::Combine($outRoot, 'run-pester.ps1')
     Set-Content -Path $runnerFile -Value $runner
     $passes = [Collections.Generic.List[object]]::new()
+    # The files in name order for the first pass and in reverse order for the next, so that the passes that run at the
+    # same time meet the few long guest boots (CloudInit*) at different times instead of booting two guests at once.
+    $testFiles = @(Get-ChildItem -Path ([IO.Path]::Combine($root, 'tests')) -Filter '*.Tests.ps1' -File | Sort-Object Name | ForEach-Object FullName)
     foreach ($backend in $Backend) {
+        $order = if ($passes.Count % 2 -eq 0 -or $SerialPester) { $testFiles } else { @($testFiles[($testFiles.Count - 1)..0]) }
         $name = "pester-$($backend.ToLowerInvariant())"
         $pass = [pscustomobject]@{
-            Backend = $backend; Name = $name; Process = $null; Stalled = $false
+            Backend = $backend; Name = $name; Process = $null; Stalled = $false; Files = $order -join ';'
             Summary = [IO.Path]::Combine($results, "$name-summary.json"); Log = [IO.Path]::Combine($results, "$name.log")
         }
         $passes.Add($pass)
@@ -266,7 +270,7 @@ $skipped = @($r.Skipped) + $(if (-not $tags) { @($r.NotRun) } else { @() })
         $psi = [Diagnostics.ProcessStartInfo]::new('bash')
         $psi.UseShellExecute = $false
         foreach ($a in @('-c', 'log=$1; shift; exec "$@" > "$log" 2>&1', 'pester', $pass.Log, $pwshExe) + $pwshArgs +
-            @('-NoProfile', '-NonInteractive', '-File', $runnerFile, $pester, ([IO.Path]::Combine($root, 'tests')), $results, $pass.Name, $pass.Summary, ($PesterTag -join ','))) {
+            @('-NoProfile', '-NonInteractive', '-File', $runnerFile, $pester, $pass.Files, $results, $pass.Name, $pass.Summary, ($PesterTag -join ','))) {
             $psi.ArgumentList.Add($a)
         }
         $psi.Environment['KVMPS_BACKEND'] = $pass.Backend

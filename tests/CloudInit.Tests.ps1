@@ -73,7 +73,7 @@ Describe 'End to end: a real Debian guest deployed with cloud-init' -Tag System,
         if (-not $skip) {
             $script:image = (& bash (Join-Path $PSScriptRoot 'fixtures' 'New-DebianCloudImage.sh') --quiet | Select-Object -Last 1)
             if ($LASTEXITCODE -ne 0 -or -not (Test-Path $image)) { throw "The Debian fixture image could not be built (exit $LASTEXITCODE)." }
-            $octet = Get-Random -Minimum 16 -Maximum 250
+            $octet = Get-TestOctet 16 250
             $script:net = "$p-net"
             $xml = [System.Xml.Linq.XElement]::new('network',
                 [System.Xml.Linq.XElement]::new('name', $net),

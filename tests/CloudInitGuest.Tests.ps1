@@ -52,7 +52,7 @@ BeforeAll {
         if ($LASTEXITCODE -ne 0 -or -not (Test-Path $image)) { throw "The Debian fixture image could not be built (exit $LASTEXITCODE)." }
 
         # An isolated network (no <forward>, no DHCP): the guest's address comes only from -NetworkConfig.
-        $octet = Get-Random -Minimum 16 -Maximum 250
+        $octet = Get-TestOctet 16 250
         $script:net = "$p-net"
         $script:hostIp = "10.252.$octet.1"
         $script:guestIp = "10.252.$octet.50"

@@ -106,7 +106,7 @@ Describe 'VM devices on qemu:///system' -Tag System {
 
             # An isolated network (no <forward>) on a random private subnet with its own short bridge name.
             foreach ($try in 1..5) {
-                $x = Get-Random -Minimum 1 -Maximum 254
+                $x = Get-TestOctet 1 254
                 $xml = [System.Xml.Linq.XElement]::new('network',
                     [System.Xml.Linq.XElement]::new('name', $net),
                     [System.Xml.Linq.XElement]::new('bridge', [System.Xml.Linq.XAttribute]::new('name', 'kt' + [guid]::NewGuid().ToString('N').Substring(0, 8))),

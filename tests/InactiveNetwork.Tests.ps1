@@ -8,7 +8,7 @@ BeforeAll {
     $script:c = $SystemUri
     if (-not $skip) {
         # isolated (no <forward>), defined but not started
-        $n = New-KvmNetwork -Connection $c -Name $net -Mode Isolated -Subnet '10.251.77.0/24'
+        $n = New-KvmNetwork -Connection $c -Name $net -Mode Isolated -Subnet "10.251.$(Get-TestOctet 2 254).0/24"
         if ($n.Active) { throw 'the test network must start inactive' }
     }
 }

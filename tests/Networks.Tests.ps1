@@ -7,7 +7,7 @@ Describe 'Networks on test:///default' -Tag TestDriver {
         $script:p = "kvmps-n-$([guid]::NewGuid().ToString('N').Substring(0, 6))"
         $script:c = 'test:///default'
         # A second octet of our own, so that these subnets never meet the default network's 192.168.122.0/24.
-        $script:o = Get-Random -Minimum 100 -Maximum 200
+        $script:o = Get-TestOctet 100 200
     }
     AfterAll {
         Get-KvmVm -Connection $c -Name "$p*" | Remove-KvmVm -Force -Confirm:$false
@@ -264,9 +264,9 @@ Describe 'Networks on qemu:///system' -Tag System {
             -not ($used | Where-Object { $a, $l = $_ -split '/'; $s.Overlaps([KvmPS.Core.Services.IpSubnet]::FromAddress([ipaddress]$a, [int]$l)) })
         }
         if (-not $skip) {
-            do { $script:x = Get-Random -Minimum 2 -Maximum 254 } until (Test-FreeSubnet "10.251.$x.0/24")
+            do { $script:x = Get-TestOctet 2 254 } until (Test-FreeSubnet "10.251.$x.0/24")
             $script:subnet = "10.251.$x.0/24"
-            do { $script:y = Get-Random -Minimum 2 -Maximum 254 } until ($y -ne $x -and (Test-FreeSubnet "10.251.$y.0/24"))
+            do { $script:y = Get-TestOctet 2 254 } until ($y -ne $x -and (Test-FreeSubnet "10.251.$y.0/24"))
         }
 
         # The guest has no OS and only needs to run: TCG works wherever libvirt's QEMU may not open /dev/kvm.

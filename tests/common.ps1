@@ -89,3 +89,10 @@ function Test-HostOffersKvm {
 
 # The test VM's domain type on this machine: Kvm where the host offers it, else Qemu (TCG).
 function Get-ExpectedAccelerator { if (Test-HostOffersKvm) { 'Kvm' } else { 'Qemu' } }
+
+# A random number in [Minimum, Maximum) from this backend's half of the range. Both backend passes run at the same time
+# against one daemon, so the subnets their tests make (which must not overlap) come from disjoint halves.
+function Get-TestOctet([int] $Minimum, [int] $Maximum) {
+    $middle = [int][math]::Floor(($Minimum + $Maximum) / 2)
+    if ($env:KVMPS_BACKEND -eq 'Managed') { Get-Random -Minimum $middle -Maximum $Maximum } else { Get-Random -Minimum $Minimum -Maximum $middle }
+}
