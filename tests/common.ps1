@@ -89,3 +89,38 @@ function Test-HostOffersKvm {
 
 # The test VM's domain type on this machine: Kvm where the host offers it, else Qemu (TCG).
 function Get-ExpectedAccelerator { if (Test-HostOffersKvm) { 'Kvm' } else { 'Qemu' } }
+
+# A private libvirtd for tests that freeze, kill or reconfigure a daemon (never the shared one): session mode, as
+# 'nobody', its socket in $Dir/run. -Config adds lines to its libvirtd.conf, -Environment NAME=value pairs to its
+# environment, -Listen passes --listen. Returns its pid once its socket exists (and -ReadyWhen, if given, holds).
+function Start-PrivateLibvirtd {
+    param([string] $Dir, [string[]] $Config = @(), [string[]] $Environment = @(), [switch] $Listen, [scriptblock] $ReadyWhen)
+    foreach ($d in 'run', 'xdg', 'cfg', 'cache', 'data') { $null = New-Item -ItemType Directory -Force -Path "$Dir/$d" }
+    Set-Content -Path "$Dir/libvirtd.conf" -Value (@("unix_sock_dir = `"$Dir/run`"") + $Config)
+    & chmod -R a+rwX $Dir
+    Remove-Item "$Dir/pid", "$Dir/run/libvirt-sock" -ErrorAction SilentlyContinue
+    $envArgs = @("HOME=$Dir", "XDG_RUNTIME_DIR=$Dir/xdg", "XDG_CONFIG_HOME=$Dir/cfg", "XDG_CACHE_HOME=$Dir/cache", "XDG_DATA_HOME=$Dir/data") + $Environment
+    $daemonArgs = @('-f', "$Dir/libvirtd.conf", '-p', "$Dir/pid", '-d') + @(if ($Listen) { '--listen' })
+    & setpriv --reuid=65534 --regid=65534 --clear-groups env @envArgs libvirtd @daemonArgs
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    while (-not ((Test-Path "$Dir/run/libvirt-sock") -and (Test-Path "$Dir/pid") -and (-not $ReadyWhen -or (& $ReadyWhen)))) {
+        if ($sw.Elapsed.TotalSeconds -gt 20) { throw "the private libvirtd did not start in $Dir" }
+        Start-Sleep -Milliseconds 50
+    }
+    [int](Get-Content "$Dir/pid" -Raw)
+}
+
+# Stops a private libvirtd of Start-PrivateLibvirtd (thawed first if frozen): SIGTERM (or SIGKILL with -Kill), SIGKILL
+# after 10 s; QEMU processes it started (their command line names $Dir) are killed too.
+function Stop-PrivateLibvirtd([string] $Dir, [switch] $Kill) {
+    if (Test-Path "$Dir/pid") {
+        $daemonPid = [int](Get-Content "$Dir/pid" -Raw)
+        & kill -CONT $daemonPid 2>$null
+        & kill $(if ($Kill) { '-KILL' } else { '-TERM' }) $daemonPid 2>$null
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        while ((Test-Path "/proc/$daemonPid") -and $sw.Elapsed.TotalSeconds -lt 10) { Start-Sleep -Milliseconds 50 }
+        & kill -KILL $daemonPid 2>$null
+        Remove-Item "$Dir/pid" -ErrorAction SilentlyContinue
+    }
+    Get-Process qemu-system-x86_64 -ErrorAction SilentlyContinue | Where-Object { $_.CommandLine -like "*$Dir*" } | ForEach-Object { & kill -KILL $_.Id 2>$null }
+}
