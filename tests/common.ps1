@@ -124,3 +124,37 @@ function Stop-PrivateLibvirtd([string] $Dir, [switch] $Kill) {
     }
     Get-Process qemu-system-x86_64 -ErrorAction SilentlyContinue | Where-Object { $_.CommandLine -like "*$Dir*" } | ForEach-Object { & kill -KILL $_.Id 2>$null }
 }
+
+# Starts bash -c SCRIPT in the background (each argument passed as is, no re-splitting); returns the process.
+function Start-Bash([string] $Script) {
+    $psi = [Diagnostics.ProcessStartInfo]::new('bash')
+    $psi.ArgumentList.Add('-c')
+    $psi.ArgumentList.Add($Script)
+    $psi.UseShellExecute = $false
+    [Diagnostics.Process]::Start($psi)
+}
+
+# Waits up to $TimeoutSec for $Condition; true when it held.
+function Wait-Until([scriptblock] $Condition, [double] $TimeoutSec = 30) {
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    while ($sw.Elapsed.TotalSeconds -lt $TimeoutSec) {
+        if (& $Condition) { return $true }
+        Start-Sleep -Milliseconds 200
+    }
+    [bool](& $Condition)
+}
+
+# Writes a byte pattern through a running VM's first virtio disk (QEMU's monitor, no guest OS needed) and
+# flushes it, so another reader of the image file sees it.
+function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [string] $Length) {
+    foreach ($io in "write -P $Pattern $Offset $Length", 'flush') {
+        $out = & virsh -c qemu:///system qemu-monitor-command $Vm --hmp "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"$io`"" 2>&1
+        if ($LASTEXITCODE -ne 0 -or "$out" -match 'error|failed') { throw "qemu-io $io failed: $out" }
+    }
+}
+
+# True when the image (read through its backing chain, shared with a running QEMU) holds the pattern.
+function Test-DiskPattern([string] $Image, [string] $Pattern, [string] $Offset, [string] $Length) {
+    $out = & qemu-io -r -U -f qcow2 -c "read -P $Pattern $Offset $Length" $Image 2>&1 | Out-String
+    $LASTEXITCODE -eq 0 -and $out -notmatch 'Pattern verification failed|Could not|error'
+}
