@@ -1,18 +1,5 @@
 BeforeAll {
-    . (Join-Path $PSScriptRoot 'common.ps1')
-
-    # Writes a byte pattern into a running VM's first virtio disk through QEMU's monitor (no guest OS needed).
-    function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [string] $Length) {
-        $cmd = "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"write -P $Pattern $Offset $Length`""
-        $out = & virsh -c qemu:///system qemu-monitor-command $Vm --hmp $cmd 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "qemu-io write failed: $out" }
-    }
-
-    # True when the image holds the pattern at the offset (read offline with qemu-io).
-    function Test-DiskPattern([string] $Image, [string] $Pattern, [string] $Offset, [string] $Length) {
-        $out = & qemu-io -r -f qcow2 -c "read -P $Pattern $Offset $Length" $Image 2>&1 | Out-String
-        $LASTEXITCODE -eq 0 -and $out -notmatch 'Pattern verification failed'
-    }
+    . (Join-Path $PSScriptRoot 'common.ps1')   # Write-DiskPattern, Test-DiskPattern
 }
 
 Describe 'Backup-KvmVm and Restore-KvmBackup on qemu:///system' -Tag System {

@@ -57,18 +57,6 @@ namespace KvmPSTest
 '@
     }
 
-    function Start-PrivateLibvirtd([string] $Dir) {
-        foreach ($d in 'run', 'xdg', 'cfg', 'cache', 'data', 'pool') { $null = New-Item -ItemType Directory -Force -Path "$Dir/$d" }
-        & chmod -R 0777 $Dir
-        Set-Content -Path "$Dir/libvirtd.conf" -Value "unix_sock_dir = `"$Dir/run`""
-        & setpriv --reuid=65534 --regid=65534 --clear-groups env "HOME=$Dir" "XDG_RUNTIME_DIR=$Dir/xdg" "XDG_CONFIG_HOME=$Dir/cfg" `
-            "XDG_CACHE_HOME=$Dir/cache" "XDG_DATA_HOME=$Dir/data" libvirtd -f "$Dir/libvirtd.conf" -p "$Dir/pid" -d
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        while (-not (Test-Path "$Dir/run/libvirt-sock") -and $sw.Elapsed.TotalSeconds -lt 20) { Start-Sleep -Milliseconds 50 }
-        if (-not (Test-Path "$Dir/run/libvirt-sock")) { throw "private libvirtd did not start in $Dir" }
-        [int](Get-Content "$Dir/pid" -Raw)
-    }
-
     function Invoke-Virsh {
         $out = & virsh -c $Uri @args 2>&1
         if ($LASTEXITCODE -ne 0) { throw "virsh $args failed: $out" }
@@ -117,6 +105,7 @@ namespace KvmPSTest
     $script:Uri = "qemu+unix:///session?socket=$Dir/run/libvirt-sock"
     $script:Pool = "$Prefix-pool"
     if ($CanRun) {
+        $null = New-Item -ItemType Directory -Force -Path "$Dir/pool"   # made writable for the daemon's user with the rest of $Dir
         $script:DaemonPid = Start-PrivateLibvirtd $Dir
         $null = Invoke-Virsh pool-define-as $Pool dir --target "$Dir/pool"
         $null = Invoke-Virsh pool-start $Pool
@@ -126,16 +115,11 @@ namespace KvmPSTest
 AfterAll {
     if ($CanRun) {
         Get-KvmConnection -All | Where-Object { $_.RequestedUri -like "*$Dir*" } | Disconnect-KvmHost -ErrorAction SilentlyContinue
-        $daemonPid = [int](Get-Content "$Dir/pid" -Raw -ErrorAction SilentlyContinue)
-        if ($daemonPid) {
-            & kill -CONT $daemonPid 2>$null
+        if (Test-Path "$Dir/pid") {
+            & kill -CONT ([int](Get-Content "$Dir/pid" -Raw)) 2>$null
             foreach ($vm in & virsh -c $Uri list --name 2>$null | Where-Object { $_ }) { & virsh -c $Uri destroy $vm *> $null }
-            & kill -TERM $daemonPid 2>$null
-            $sw = [Diagnostics.Stopwatch]::StartNew()
-            while ((Test-Path "/proc/$daemonPid") -and $sw.Elapsed.TotalSeconds -lt 10) { Start-Sleep -Milliseconds 50 }
-            & kill -KILL $daemonPid 2>$null
         }
-        Get-Process qemu-system-x86_64 -ErrorAction SilentlyContinue | Where-Object { $_.CommandLine -like "*$Dir*" } | ForEach-Object { & kill -KILL $_.Id 2>$null }
+        Stop-PrivateLibvirtd $Dir
         Remove-Item $Dir -Recurse -Force -ErrorAction SilentlyContinue
     }
 }

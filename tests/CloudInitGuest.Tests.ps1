@@ -37,15 +37,6 @@ BeforeAll {
         $h
     }
 
-    function Wait-Until([scriptblock] $Condition, [double] $TimeoutSec = 60) {
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        while ($sw.Elapsed.TotalSeconds -lt $TimeoutSec) {
-            if (& $Condition) { return $true }
-            Start-Sleep -Milliseconds 500
-        }
-        [bool](& $Condition)
-    }
-
     if (-not $skip) {
         $null = New-Item -ItemType Directory -Path $tmp -Force
         $script:image = (& bash (Join-Path $PSScriptRoot 'fixtures' 'New-DebianCloudImage.sh') --quiet | Select-Object -Last 1)

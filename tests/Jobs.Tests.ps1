@@ -10,28 +10,9 @@ BeforeAll {
     $script:c = 'qemu:///system'
     $script:p = New-TestName 'jb'
 
-    # Starts bash -c SCRIPT in the background (each argument passed as is, no re-splitting).
-    function Start-Bash([string] $Script) {
-        $psi = [Diagnostics.ProcessStartInfo]::new('bash')
-        $psi.ArgumentList.Add('-c')
-        $psi.ArgumentList.Add($Script)
-        $psi.UseShellExecute = $false
-        [Diagnostics.Process]::Start($psi)
-    }
-
     function Get-QemuPid([string] $Name) { [int](Get-Content "/run/libvirt/qemu/$Name.pid" -Raw).Trim() }
 
     function Get-State([string] $Name) { ((& virsh -c qemu:///system domstate $Name 2>$null) -join '').Trim() }
-
-    # Waits up to $TimeoutSec for $Condition; true when it held.
-    function Wait-Until([scriptblock] $Condition, [double] $TimeoutSec = 30) {
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        while ($sw.Elapsed.TotalSeconds -lt $TimeoutSec) {
-            if (& $Condition) { return $true }
-            Start-Sleep -Milliseconds 200
-        }
-        [bool](& $Condition)
-    }
 
     # Freezes the first VM's QEMU, runs $Body, and always thaws it again.
     function Invoke-WithFrozen([string] $Name, [scriptblock] $Body) {

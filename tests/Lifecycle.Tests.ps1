@@ -6,15 +6,6 @@ BeforeAll {
     $script:c = 'qemu:///system'
     $script:p = New-TestName 'lc'
 
-    # Starts bash -c SCRIPT in the background (each argument passed as is, no re-splitting).
-    function Start-Bash([string] $Script) {
-        $psi = [Diagnostics.ProcessStartInfo]::new('bash')
-        $psi.ArgumentList.Add('-c')
-        $psi.ArgumentList.Add($Script)
-        $psi.UseShellExecute = $false
-        [Diagnostics.Process]::Start($psi)
-    }
-
     function Get-DomInfo([string] $Name) {
         $h = @{}
         foreach ($line in (& virsh -c qemu:///system dominfo $Name 2>$null)) {

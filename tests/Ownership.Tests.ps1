@@ -304,14 +304,8 @@ Describe 'Local means proven local' -Tag System {
 
         # A private libvirtd (session mode, as nobody) whose host UUID is set in its config to one that is not this machine's.
         $script:dir = (New-Item -ItemType Directory -Path (Join-Path $tmp 'daemon')).FullName
-        foreach ($d in 'run', 'xdg', 'cfg', 'cache', 'data') { $null = New-Item -ItemType Directory -Force -Path "$dir/$d" }
-        & chmod -R 0777 $dir
         $script:foreignUuid = [guid]::NewGuid().ToString()
-        Set-Content -Path "$dir/libvirtd.conf" -Value "unix_sock_dir = `"$dir/run`"`nhost_uuid = `"$foreignUuid`""
-        & setpriv --reuid=65534 --regid=65534 --clear-groups env "HOME=$dir" "XDG_RUNTIME_DIR=$dir/xdg" "XDG_CONFIG_HOME=$dir/cfg" `
-            "XDG_CACHE_HOME=$dir/cache" "XDG_DATA_HOME=$dir/data" libvirtd -f "$dir/libvirtd.conf" -p "$dir/pid" -d
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        while (-not (Test-Path "$dir/run/libvirt-sock") -and $sw.Elapsed.TotalSeconds -lt 20) { Start-Sleep -Milliseconds 50 }
+        $null = Start-PrivateLibvirtd $dir -Config "host_uuid = `"$foreignUuid`""
 
         # A socket forwarder (what ssh -L or socat would be): any process that is not a libvirt daemon; also usable as
         # the "netcat" libvirt runs at the far end of an SSH connection.
@@ -351,7 +345,7 @@ t = threading.Thread(target=pump, args=(s, 1)); t.start(); pump(0, s); t.join()
         if (-not $ok -or -not $canDaemon) { return }
         Get-KvmConnection | Where-Object { $_.RequestedUri -like "*$dir*" } | Disconnect-KvmHost -ErrorAction SilentlyContinue
         if ($bridgeProcess) { Stop-Process -Id $bridgeProcess.Id -ErrorAction SilentlyContinue }
-        if (Test-Path "$dir/pid") { & kill -KILL ([int](Get-Content "$dir/pid" -Raw)) 2>$null }
+        Stop-PrivateLibvirtd $dir -Kill
     }
 
     It 'proves the local daemon local through its socket''s peer (qemu:///system)' {

@@ -20,29 +20,13 @@ BeforeAll {
     }
 
     if ($CanRunDaemon) {
-        foreach ($d in 'run', 'xdg', 'cfg', 'cache', 'data', 'sasl') { $null = New-Item -ItemType Directory -Force -Path "$Dir/$d" }
-        $script:Port = Get-FreePort
-        @(
-            "unix_sock_dir = `"$Dir/run`""
-            'auth_unix_rw = "sasl"'
-            'auth_unix_ro = "sasl"'
-            'listen_tls = 0'
-            'listen_tcp = 1'
-            'listen_addr = "127.0.0.2"'
-            "tcp_port = `"$Port`""
-            'auth_tcp = "none"'
-        ) | Set-Content -Path "$Dir/libvirtd.conf"
+        $null = New-Item -ItemType Directory -Force -Path "$Dir/sasl"
         "mech_list: scram-sha-256`nsasldb_path: $Dir/sasl/passwd.db" | Set-Content -Path "$Dir/sasl/libvirt.conf"
         $SaslPassword | & saslpasswd2 -p -a libvirt -f "$Dir/sasl/passwd.db" -c $SaslUser
         if ($LASTEXITCODE -ne 0) { throw 'saslpasswd2 failed' }
-        & chmod -R a+rwX $Dir
-        & setpriv --reuid=65534 --regid=65534 --clear-groups env "HOME=$Dir" "XDG_RUNTIME_DIR=$Dir/xdg" "XDG_CONFIG_HOME=$Dir/cfg" `
-            "XDG_CACHE_HOME=$Dir/cache" "XDG_DATA_HOME=$Dir/data" "SASL_CONF_PATH=$Dir/sasl" libvirtd -f "$Dir/libvirtd.conf" -p "$Dir/pid" -d --listen
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        while (-not ((Test-Path "$Dir/run/libvirt-sock") -and (ss -Hltn "sport = :$Port"))) {
-            if ($sw.Elapsed.TotalSeconds -gt 20) { throw "the private libvirtd did not start in $Dir" }
-            Start-Sleep -Milliseconds 100
-        }
+        $script:Port = Get-FreePort
+        $config = 'auth_unix_rw = "sasl"', 'auth_unix_ro = "sasl"', 'listen_tls = 0', 'listen_tcp = 1', 'listen_addr = "127.0.0.2"', "tcp_port = `"$Port`"", 'auth_tcp = "none"'
+        $null = Start-PrivateLibvirtd $Dir -Config $config -Environment "SASL_CONF_PATH=$Dir/sasl" -Listen -ReadyWhen { [bool](ss -Hltn "sport = :$Port") }
         $script:SaslUri = "test+unix:///default?socket=$Dir/run/libvirt-sock"
         $script:TcpTest = "test+tcp://127.0.0.2:$Port/default"
         $script:TcpQemu = "qemu+tcp://127.0.0.2:$Port/session"
@@ -52,13 +36,7 @@ BeforeAll {
 AfterAll {
     if ($CanRunDaemon) {
         Get-KvmConnection | Where-Object { $_.RequestedUri -like '*127.0.0.2*' -or $_.RequestedUri -like "*$Dir*" } | Disconnect-KvmHost -ErrorAction SilentlyContinue
-        if (Test-Path "$Dir/pid") {
-            $daemonPid = [int](Get-Content "$Dir/pid" -Raw)
-            & kill -TERM $daemonPid 2>$null
-            $sw = [Diagnostics.Stopwatch]::StartNew()
-            while ((Test-Path "/proc/$daemonPid") -and $sw.Elapsed.TotalSeconds -lt 10) { Start-Sleep -Milliseconds 100 }
-            & kill -KILL $daemonPid 2>$null
-        }
+        Stop-PrivateLibvirtd $Dir
         Remove-Item $Dir -Recurse -Force -ErrorAction SilentlyContinue
     }
 }

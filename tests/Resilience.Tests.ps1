@@ -3,31 +3,7 @@
 BeforeAll {
     . $PSScriptRoot/common.ps1
 
-    # A private libvirtd running as 'nobody' on its own socket (session mode: only the test driver matters).
-    function Start-PrivateLibvirtd([string] $Dir) {
-        foreach ($d in 'run', 'xdg', 'cfg', 'cache', 'data') { $null = New-Item -ItemType Directory -Force -Path "$Dir/$d" }
-        & chmod -R 0777 $Dir
-        Set-Content -Path "$Dir/libvirtd.conf" -Value "unix_sock_dir = `"$Dir/run`""
-        Remove-Item "$Dir/pid", "$Dir/run/libvirt-sock" -ErrorAction SilentlyContinue
-        & setpriv --reuid=65534 --regid=65534 --clear-groups env "HOME=$Dir" "XDG_RUNTIME_DIR=$Dir/xdg" "XDG_CONFIG_HOME=$Dir/cfg" `
-            "XDG_CACHE_HOME=$Dir/cache" "XDG_DATA_HOME=$Dir/data" libvirtd -f "$Dir/libvirtd.conf" -p "$Dir/pid" -d
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        while (-not (Test-Path "$Dir/run/libvirt-sock") -and $sw.Elapsed.TotalSeconds -lt 20) { Start-Sleep -Milliseconds 50 }
-        if (-not (Test-Path "$Dir/run/libvirt-sock")) { throw "private libvirtd did not start in $Dir" }
-        [int](Get-Content "$Dir/pid" -Raw)
-    }
-
-    function Stop-PrivateLibvirtd([string] $Dir, [switch] $Kill) {
-        if (Test-Path "$Dir/pid") {
-            $daemonPid = [int](Get-Content "$Dir/pid" -Raw)
-            & kill -CONT $daemonPid 2>$null
-            & kill $(if ($Kill) { '-KILL' } else { '-TERM' }) $daemonPid 2>$null
-            $sw = [Diagnostics.Stopwatch]::StartNew()
-            while ((Test-Path "/proc/$daemonPid") -and $sw.Elapsed.TotalSeconds -lt 10) { Start-Sleep -Milliseconds 50 }
-            Remove-Item "$Dir/pid" -ErrorAction SilentlyContinue
-        }
-    }
-
+    # Start-PrivateLibvirtd / Stop-PrivateLibvirtd (common.ps1): a private daemon as 'nobody' on its own socket.
     # Times at which QEMU saw each ACPI power-button press (its POWERDOWN event), by VM name, as virsh prints
     # them: an observer independent of the module.
     # Returns once the watcher demonstrably sees events: it logs $Probe's STOP/RESUME (a suspend and resume).

@@ -1,21 +1,6 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'common.ps1')
 
-    # Writes a byte pattern through a running VM's first virtio disk (QEMU's monitor, no guest OS needed) and
-    # flushes it, so another reader of the image file sees it.
-    function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [string] $Length) {
-        foreach ($io in "write -P $Pattern $Offset $Length", 'flush') {
-            $out = & virsh -c qemu:///system qemu-monitor-command $Vm --hmp "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"$io`"" 2>&1
-            if ($LASTEXITCODE -ne 0 -or "$out" -match 'error|failed') { throw "qemu-io $io failed: $out" }
-        }
-    }
-
-    # True when the image (read through its backing chain, shared with a running QEMU) holds the pattern.
-    function Test-DiskPattern([string] $Image, [string] $Pattern, [string] $Offset, [string] $Length) {
-        $out = & qemu-io -r -U -f qcow2 -c "read -P $Pattern $Offset $Length" $Image 2>&1 | Out-String
-        $LASTEXITCODE -eq 0 -and $out -notmatch 'Pattern verification failed|Could not|error'
-    }
-
     # The file a VM's disk vda runs on now, as libvirt reports it (virsh domblklist).
     function Get-ActiveDiskPath([string] $Vm) {
         foreach ($line in & virsh -c qemu:///system domblklist $Vm) {

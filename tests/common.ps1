@@ -95,4 +95,71 @@ function Get-ExpectedAccelerator { if (Test-HostOffersKvm) { 'Kvm' } else { 'Qem
 function Get-TestOctet([int] $Minimum, [int] $Maximum) {
     $middle = [int][math]::Floor(($Minimum + $Maximum) / 2)
     if ($env:KVMPS_BACKEND -eq 'Managed') { Get-Random -Minimum $middle -Maximum $Maximum } else { Get-Random -Minimum $Minimum -Maximum $middle }
+# A private libvirtd for tests that freeze, kill or reconfigure a daemon (never the shared one): session mode, as
+# 'nobody', its socket in $Dir/run. -Config adds lines to its libvirtd.conf, -Environment NAME=value pairs to its
+# environment, -Listen passes --listen. Returns its pid once its socket exists (and -ReadyWhen, if given, holds).
+function Start-PrivateLibvirtd {
+    param([string] $Dir, [string[]] $Config = @(), [string[]] $Environment = @(), [switch] $Listen, [scriptblock] $ReadyWhen)
+    foreach ($d in 'run', 'xdg', 'cfg', 'cache', 'data') { $null = New-Item -ItemType Directory -Force -Path "$Dir/$d" }
+    Set-Content -Path "$Dir/libvirtd.conf" -Value (@("unix_sock_dir = `"$Dir/run`"") + $Config)
+    & chmod -R a+rwX $Dir
+    Remove-Item "$Dir/pid", "$Dir/run/libvirt-sock" -ErrorAction SilentlyContinue
+    $envArgs = @("HOME=$Dir", "XDG_RUNTIME_DIR=$Dir/xdg", "XDG_CONFIG_HOME=$Dir/cfg", "XDG_CACHE_HOME=$Dir/cache", "XDG_DATA_HOME=$Dir/data") + $Environment
+    $daemonArgs = @('-f', "$Dir/libvirtd.conf", '-p', "$Dir/pid", '-d') + @(if ($Listen) { '--listen' })
+    & setpriv --reuid=65534 --regid=65534 --clear-groups env @envArgs libvirtd @daemonArgs
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    while (-not ((Test-Path "$Dir/run/libvirt-sock") -and (Test-Path "$Dir/pid") -and (-not $ReadyWhen -or (& $ReadyWhen)))) {
+        if ($sw.Elapsed.TotalSeconds -gt 20) { throw "the private libvirtd did not start in $Dir" }
+        Start-Sleep -Milliseconds 50
+    }
+    [int](Get-Content "$Dir/pid" -Raw)
+}
+
+# Stops a private libvirtd of Start-PrivateLibvirtd (thawed first if frozen): SIGTERM (or SIGKILL with -Kill), SIGKILL
+# after 10 s; QEMU processes it started (their command line names $Dir) are killed too.
+function Stop-PrivateLibvirtd([string] $Dir, [switch] $Kill) {
+    if (Test-Path "$Dir/pid") {
+        $daemonPid = [int](Get-Content "$Dir/pid" -Raw)
+        & kill -CONT $daemonPid 2>$null
+        & kill $(if ($Kill) { '-KILL' } else { '-TERM' }) $daemonPid 2>$null
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        while ((Test-Path "/proc/$daemonPid") -and $sw.Elapsed.TotalSeconds -lt 10) { Start-Sleep -Milliseconds 50 }
+        & kill -KILL $daemonPid 2>$null
+        Remove-Item "$Dir/pid" -ErrorAction SilentlyContinue
+    }
+    Get-Process qemu-system-x86_64 -ErrorAction SilentlyContinue | Where-Object { $_.CommandLine -like "*$Dir*" } | ForEach-Object { & kill -KILL $_.Id 2>$null }
+}
+
+# Starts bash -c SCRIPT in the background (each argument passed as is, no re-splitting); returns the process.
+function Start-Bash([string] $Script) {
+    $psi = [Diagnostics.ProcessStartInfo]::new('bash')
+    $psi.ArgumentList.Add('-c')
+    $psi.ArgumentList.Add($Script)
+    $psi.UseShellExecute = $false
+    [Diagnostics.Process]::Start($psi)
+}
+
+# Waits up to $TimeoutSec for $Condition; true when it held.
+function Wait-Until([scriptblock] $Condition, [double] $TimeoutSec = 30) {
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    while ($sw.Elapsed.TotalSeconds -lt $TimeoutSec) {
+        if (& $Condition) { return $true }
+        Start-Sleep -Milliseconds 200
+    }
+    [bool](& $Condition)
+}
+
+# Writes a byte pattern through a running VM's first virtio disk (QEMU's monitor, no guest OS needed) and
+# flushes it, so another reader of the image file sees it.
+function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [string] $Length) {
+    foreach ($io in "write -P $Pattern $Offset $Length", 'flush') {
+        $out = & virsh -c qemu:///system qemu-monitor-command $Vm --hmp "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"$io`"" 2>&1
+        if ($LASTEXITCODE -ne 0 -or "$out" -match 'error|failed') { throw "qemu-io $io failed: $out" }
+    }
+}
+
+# True when the image (read through its backing chain, shared with a running QEMU) holds the pattern.
+function Test-DiskPattern([string] $Image, [string] $Pattern, [string] $Offset, [string] $Length) {
+    $out = & qemu-io -r -U -f qcow2 -c "read -P $Pattern $Offset $Length" $Image 2>&1 | Out-String
+    $LASTEXITCODE -eq 0 -and $out -notmatch 'Pattern verification failed|Could not|error'
 }
