@@ -236,6 +236,26 @@ Describe 'Other destructive cmdlets ask the same model' -Tag System {
             & virsh -c qemu:///system pool-undefine $pool2 *> $null
         }
     }
+
+    It 'Remove-KvmSnapshot deletes a memory file nobody else uses and keeps one another VM uses, saying which' {
+        if (-not $ok) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
+        $a = New-SystemTestVm -Name "$p-sa" -Start
+        $mem1 = Join-Path $tmp "$p-sa-1.mem"
+        $mem2 = Join-Path $tmp "$p-sa-2.mem"
+        $null = Invoke-Virsh snapshot-create-as $a s1 --memspec "file=$mem1,snapshot=external"
+        $null = Invoke-Virsh snapshot-create-as $a s2 --memspec "file=$mem2,snapshot=external"
+        $b = New-SystemTestVm -Name "$p-sb"
+        Add-TestDisk $b "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$mem1'/><target dev='vdb' bus='virtio'/><readonly/></disk>"
+
+        Remove-KvmSnapshot -Connection $c -VMName $a -Name s2 -Confirm:$false -WarningVariable warn2 -WarningAction SilentlyContinue
+        $mem2 | Should -Not -Exist -Because 'no VM uses it'
+        $warn2 | Should -BeNullOrEmpty
+
+        Remove-KvmSnapshot -Connection $c -VMName $a -Name s1 -Confirm:$false -WarningVariable warn1 -WarningAction SilentlyContinue
+        @(Get-KvmSnapshot -Connection $c -VMName $a).Count | Should -Be 0
+        $mem1 | Should -Exist -Because "VM $b has it as a disk"
+        ($warn1 -join ' ') | Should -BeLike "*Kept the memory file $mem1*VM '$b'*"
+    }
 }
 
 Describe 'Attaching an image another VM writes is refused' -Tag System {

@@ -95,6 +95,8 @@ function Get-ExpectedAccelerator { if (Test-HostOffersKvm) { 'Kvm' } else { 'Qem
 function Get-TestOctet([int] $Minimum, [int] $Maximum) {
     $middle = [int][math]::Floor(($Minimum + $Maximum) / 2)
     if ($env:KVMPS_BACKEND -eq 'Managed') { Get-Random -Minimum $middle -Maximum $Maximum } else { Get-Random -Minimum $Minimum -Maximum $middle }
+}
+
 # A private libvirtd for tests that freeze, kill or reconfigure a daemon (never the shared one): session mode, as
 # 'nobody', its socket in $Dir/run. -Config adds lines to its libvirtd.conf, -Environment NAME=value pairs to its
 # environment, -Listen passes --listen. Returns its pid once its socket exists (and -ReadyWhen, if given, holds).
