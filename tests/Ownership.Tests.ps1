@@ -239,11 +239,16 @@ Describe 'Other destructive cmdlets ask the same model' -Tag System {
 
     It 'Remove-KvmSnapshot deletes a memory file nobody else uses and keeps one another VM uses, saying which' {
         if (-not $ok) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
-        $a = New-SystemTestVm -Name "$p-sa" -Start
+        # libvirt 9.0 deletes external snapshots only with disks: A has one, and each snapshot an overlay and a memory file
+        $a = New-SystemTestVm -Name "$p-sa"
+        Add-TestDisk $a (Get-FileDiskXml (New-TestVolume "$p-sa.qcow2") 'vda')
+        $null = Invoke-Virsh start $a
         $mem1 = Join-Path $tmp "$p-sa-1.mem"
         $mem2 = Join-Path $tmp "$p-sa-2.mem"
-        $null = Invoke-Virsh snapshot-create-as $a s1 --memspec "file=$mem1,snapshot=external"
-        $null = Invoke-Virsh snapshot-create-as $a s2 --memspec "file=$mem2,snapshot=external"
+        $null = Invoke-Virsh snapshot-create-as $a s1 --memspec "file=$mem1,snapshot=external" --diskspec "vda,snapshot=external,file=$tmp/$p-sa-1.qcow2"
+        $null = Invoke-Virsh snapshot-create-as $a s2 --memspec "file=$mem2,snapshot=external" --diskspec "vda,snapshot=external,file=$tmp/$p-sa-2.qcow2"
+        $mem1 | Should -Exist
+        $mem2 | Should -Exist
         $b = New-SystemTestVm -Name "$p-sb"
         Add-TestDisk $b "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$mem1'/><target dev='vdb' bus='virtio'/><readonly/></disk>"
 
