@@ -20,7 +20,6 @@ public static class BackupService
 {
     public const string SetManifestName = "kvmps-backup.json";
 
-    private static readonly object s_claimLock = new();
     private const int JobNone = 0;
     private const int JobCompleted = 3;
     private const ulong JobOperationBackup = 9;   // VIR_DOMAIN_JOB_OPERATION_BACKUP
@@ -112,11 +111,20 @@ public static class BackupService
         string folder = Path.Combine(set, name);
         try
         {
-            // Several VMs sent to one folder at once (-ThrottleLimit): only one may start a set there. The
-            // emptiness check above ran unlocked; repeat it where the folder is claimed.
-            lock (s_claimLock)
+            // A backup holds a guest's disks and definition: only the owner reads it (folders 0700, files 0600).
+            // While QEMU writes a running VM's backup (as its own user) the folders are 0711: it may reach its target
+            // files, nobody may list them; they become 0700 when the job is done.
+            CreatePrivateDirectory(set, traverse: running);
+
+            // Several VMs sent to one folder at once (-ThrottleLimit, or two processes): only one may start a set there,
+            // and one backup at a time may add to it. The emptiness check above ran unclaimed; it is repeated while
+            // this backup holds the set's claim file (created exclusively; held only until its folder exists). A
+            // process-wide lock did this before, and was once found held by a thread that no longer existed, which
+            // hung every later backup of the process: a file claim cannot outlive the work that holds it by more
+            // than its staleness limit.
+            using (FileStream claim = ClaimSet(set))
             {
-                if (!incremental && Directory.Exists(set) && Directory.EnumerateFileSystemEntries(set).Any())
+                if (!incremental && Directory.EnumerateFileSystemEntries(set).Any(e => !string.Equals(e, claim.Name, StringComparison.Ordinal)))
                 {
                     throw new KvmOperationException("DestinationNotEmpty", $"'{set}' is not empty; a full backup starts a new backup set in an empty folder.", set)
                     {
@@ -124,10 +132,6 @@ public static class BackupService
                     };
                 }
 
-                // A backup holds a guest's disks and definition: only the owner reads it (folders 0700, files 0600).
-                // While QEMU writes a running VM's backup (as its own user) the folders are 0711: it may reach its target
-                // files, nobody may list them; they become 0700 when the job is done.
-                CreatePrivateDirectory(set, traverse: running);
                 CreatePrivateDirectory(folder, traverse: running);
             }
 
@@ -501,6 +505,51 @@ public static class BackupService
         }
 
         return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    private const string ClaimFileName = ".kvmps-claim";
+
+    // A claim older than this was left by a process that died between claiming and making its folder (milliseconds).
+    private static readonly TimeSpan s_staleClaim = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Claims a backup set folder for this backup: its claim file, created exclusively (atomic against other threads and
+    /// processes) and deleted when the result is disposed. Another live claim is <c>DestinationNotEmpty</c> (a backup is
+    /// starting there now); a stale one (see <see cref="s_staleClaim"/>) is taken over.
+    /// </summary>
+    private static FileStream ClaimSet(string set)
+    {
+        string path = Path.Combine(set, ClaimFileName);
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var options = new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    Share = FileShare.None,
+                    Options = FileOptions.DeleteOnClose,
+                };
+                if (!OperatingSystem.IsWindows())
+                {
+                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+
+                return new FileStream(path, options);
+            }
+            catch (IOException) when (attempt == 0 && File.Exists(path) && DateTime.UtcNow - File.GetLastWriteTimeUtc(path) > s_staleClaim)
+            {
+                File.Delete(path);
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                throw new KvmOperationException("DestinationNotEmpty", $"Another backup is starting in '{set}' right now (its claim {path} exists).", set)
+                {
+                    Hint = "Give each VM its own -Destination: a backup set belongs to one VM, and takes one backup at a time.",
+                };
+            }
+        }
     }
 
     private static void CreatePrivateDirectory(string path, bool traverse)
