@@ -328,7 +328,7 @@ $skipped = @($r.Skipped) + $(if (-not $tags) { @($r.NotRun) } else { @() })
             foreach ($s in @($p.Skips)) { $skips.Add([pscustomobject]@{ Suite = "Pester $($pass.Backend)"; Name = $s.Name; Reason = $s.Reason }) }
             foreach ($f in @($p.Files)) { $timings.Add([pscustomobject]@{ Suite = "Pester $($pass.Backend) $($f.Name)"; Passed = $f.Passed; Failed = $f.Failed; Seconds = $f.Seconds }) }
         }
-        else {
+        elseif (-not $pass.Stalled) {
             Write-Warning "Pester ($($pass.Backend) backend) produced no summary."
             $failed++
         }

@@ -118,10 +118,9 @@ public static class BackupService
 
             // Several VMs sent to one folder at once (-ThrottleLimit, or two processes): only one may start a set there,
             // and one backup at a time may add to it. The emptiness check above ran unclaimed; it is repeated while
-            // this backup holds the set's claim file (created exclusively; held only until its folder exists). A
-            // process-wide lock did this before, and was once found held by a thread that no longer existed, which
-            // hung every later backup of the process: a file claim cannot outlive the work that holds it by more
-            // than its staleness limit.
+            // this backup holds the set's claim file (created exclusively, held only until its folder exists). Not a
+            // process-wide lock: one was found owned by a thread that no longer existed, hanging every later backup of
+            // the process; a claim file is also seen by other processes and goes stale.
             using (FileStream claim = ClaimSet(set))
             {
                 if (!incremental && Directory.EnumerateFileSystemEntries(set).Any(e => !string.Equals(e, claim.Name, StringComparison.Ordinal)))

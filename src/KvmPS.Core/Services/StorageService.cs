@@ -239,9 +239,14 @@ public static class StorageService
         }
 
         KvmConnection connection = pool.Connection;
-        IReadOnlyList<StorageVolumeInfo> volumes = connection.Invoke(c => c.ListStorageVolumes(pool.Name));
+        return UsedVolumes(connection, connection.Invoke(c => c.ListStorageVolumes(pool.Name)), cancel).Select(u => (u.Volume.Name, u.Users)).ToList();
+    }
+
+    // The volumes of the list that some VM uses (any depth of any VM's chain, live or inactive), with their users.
+    private static List<(StorageVolumeInfo Volume, IReadOnlyList<StorageUse> Users)> UsedVolumes(KvmConnection connection, IReadOnlyList<StorageVolumeInfo> volumes, CancellationToken cancel)
+    {
         StorageUsage usage = StorageUsage.Read(connection, cancel);
-        return volumes.Select(v => (v.Name, usage.UsersOf(v.Path))).Where(x => x.Item2.Count > 0).ToList();
+        return volumes.Select(v => (Volume: v, Users: usage.UsersOf(v.Path))).Where(x => x.Users.Count > 0).ToList();
     }
 
     /// <summary>
@@ -265,8 +270,7 @@ public static class StorageService
 
             connection.Invoke(c => c.RefreshStoragePool(name));
             IReadOnlyList<StorageVolumeInfo> volumes = connection.Invoke(c => c.ListStorageVolumes(name));
-            StorageUsage usage = StorageUsage.Read(connection, cancel);
-            var used = volumes.Select(v => (Volume: v, Users: usage.UsersOf(v.Path))).Where(x => x.Users.Count > 0).ToList();   // any depth of any VM's chain
+            var used = UsedVolumes(connection, volumes, cancel);
             if (used.Count > 0 && !force)
             {
                 if (startedHere)
