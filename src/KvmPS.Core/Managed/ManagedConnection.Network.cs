@@ -55,7 +55,16 @@ internal sealed partial class ManagedConnection
         {
             // Like the native backend: autostart and the active/persistent flags are best effort, the XML is not.
             bool autostart = TryRemote(ProcNetworkGetAutostart, w => WriteNetwork(w, n), r => r.ReadInt32() != 0);
-            string xml = Remote(ProcNetworkGetXmlDesc, w => { WriteNetwork(w, n); w.WriteUInt32(0); }, r => r.ReadString());
+            string xml;
+            try
+            {
+                xml = Remote(ProcNetworkGetXmlDesc, w => { WriteNetwork(w, n); w.WriteUInt32(0); }, r => r.ReadString());
+            }
+            catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoNetwork)
+            {
+                continue;   // removed since the list was taken (a transient network that stopped): not there any more
+            }
+
             bool active = TryRemote(ProcNetworkIsActive, w => WriteNetwork(w, n), r => r.ReadInt32() == 1);
             bool persistent = TryRemote(ProcNetworkIsPersistent, w => WriteNetwork(w, n), r => r.ReadInt32() == 1);
             result.Add(new NetworkData(n.Name, n.Uuid, active, persistent, autostart, xml));

@@ -148,13 +148,20 @@ internal sealed partial class ManagedConnection
         var result = new List<StoragePoolData>(pools.Count);
         foreach (StoragePoolRef p in pools)
         {
-            StoragePoolInfo info = PoolInfo(p);
-            // Like the native backend: autostart, persistence and the volume count are best effort.
-            bool autostart = TryRemote(ProcStoragePoolGetAutostart, w => WritePool(w, p), r => r.ReadInt32() != 0);
-            bool persistent = TryRemote(ProcStoragePoolIsPersistent, w => WritePool(w, p), r => r.ReadInt32() == 1);
-            int volumes = info.IsActive ? Math.Max(0, TryRemote(ProcStoragePoolNumOfVolumes, w => WritePool(w, p), r => r.ReadInt32())) : 0;
-            string xml = PoolXml(p, 0);
-            result.Add(new StoragePoolData(info, autostart, persistent, volumes, xml));
+            try
+            {
+                StoragePoolInfo info = PoolInfo(p);
+                // Like the native backend: autostart, persistence and the volume count are best effort.
+                bool autostart = TryRemote(ProcStoragePoolGetAutostart, w => WritePool(w, p), r => r.ReadInt32() != 0);
+                bool persistent = TryRemote(ProcStoragePoolIsPersistent, w => WritePool(w, p), r => r.ReadInt32() == 1);
+                int volumes = info.IsActive ? Math.Max(0, TryRemote(ProcStoragePoolNumOfVolumes, w => WritePool(w, p), r => r.ReadInt32())) : 0;
+                string xml = PoolXml(p, 0);
+                result.Add(new StoragePoolData(info, autostart, persistent, volumes, xml));
+            }
+            catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoStoragePool)
+            {
+                // removed since the list was taken: not there any more
+            }
         }
 
         return result;

@@ -641,13 +641,20 @@ internal sealed unsafe partial class NativeConnection : ILibvirtConnection
             {
                 using var p = new SafeStoragePoolHandle(pools[i]);
                 pools[i] = IntPtr.Zero;   // owned by the SafeHandle now
-                StoragePoolInfo info = PoolInfo(p);
-                IntPtr raw = p.DangerousGetHandle();
-                _ = NativeMethods.virStoragePoolGetAutostart(raw, out int autostart);
-                bool persistent = NativeMethods.virStoragePoolIsPersistent(raw) == 1;
-                int volumes = info.IsActive ? Math.Max(0, NativeMethods.virStoragePoolNumOfVolumes(raw)) : 0;
-                string xml = NativeCall.CheckString(NativeMethods.virStoragePoolGetXMLDesc(p, 0), "virStoragePoolGetXMLDesc");
-                result.Add(new StoragePoolData(info, autostart != 0, persistent, volumes, xml));
+                try
+                {
+                    StoragePoolInfo info = PoolInfo(p);
+                    IntPtr raw = p.DangerousGetHandle();
+                    _ = NativeMethods.virStoragePoolGetAutostart(raw, out int autostart);
+                    bool persistent = NativeMethods.virStoragePoolIsPersistent(raw) == 1;
+                    int volumes = info.IsActive ? Math.Max(0, NativeMethods.virStoragePoolNumOfVolumes(raw)) : 0;
+                    string xml = NativeCall.CheckString(NativeMethods.virStoragePoolGetXMLDesc(p, 0), "virStoragePoolGetXMLDesc");
+                    result.Add(new StoragePoolData(info, autostart != 0, persistent, volumes, xml));
+                }
+                catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoStoragePool)
+                {
+                    // removed since the list was taken: not there any more
+                }
             }
         }
         finally
@@ -829,7 +836,16 @@ internal sealed unsafe partial class NativeConnection : ILibvirtConnection
                 Guid uuid = NativeMethods.virNetworkGetUUIDString(net, buf) == 0
                     && System.Buffers.Text.Utf8Parser.TryParse(new ReadOnlySpan<byte>(buf, 36), out Guid g, out _, 'D') ? g : Guid.Empty;
                 _ = NativeMethods.virNetworkGetAutostart(net, out int autostart);
-                string xml = NativeCall.CheckString(NativeMethods.virNetworkGetXMLDesc(net, 0), "virNetworkGetXMLDesc");
+                string xml;
+                try
+                {
+                    xml = NativeCall.CheckString(NativeMethods.virNetworkGetXMLDesc(net, 0), "virNetworkGetXMLDesc");
+                }
+                catch (LibvirtException e) when (e.Code == LibvirtErrorCode.NoNetwork)
+                {
+                    continue;   // removed since the list was taken (a transient network that stopped): not there any more
+                }
+
                 result.Add(new NetworkData(name, uuid, NativeMethods.virNetworkIsActive(net) == 1, NativeMethods.virNetworkIsPersistent(net) == 1, autostart != 0, xml));
             }
         }

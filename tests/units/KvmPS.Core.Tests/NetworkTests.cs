@@ -269,4 +269,34 @@ public sealed class NetworkTests
 
     [Fact]
     public void NormalizeMac_AcceptsDashesAndUpperCase() => Assert.Equal("52:54:00:ab:cd:ef", NetworkService.NormalizeMac("52-54-00-AB-CD-EF"));
+
+    [Fact]
+    public void Listing_SkipsNetworksRemovedWhileTheyAreRead()
+    {
+        // One thread defines and removes networks as fast as it can; the other lists. A network listed and then removed
+        // before its XML was read is simply not there any more, never an error for the whole listing.
+        using KvmConnection conn = new KvmConnection("test:///default").Open();
+        string prefix = $"kvmps-race-{Guid.NewGuid():N}"[..20];
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        Task churn = Task.Run(() =>
+        {
+            for (int i = 0; !stop.IsCancellationRequested; i++)
+            {
+                string name = $"{prefix}-{i % 4}";
+                conn.Invoke(c => { c.DefineNetwork($"<network><name>{name}</name><bridge name='kr{i % 4}{prefix[11..17]}'/></network>"); return 0; });
+                conn.Invoke(c => { c.UndefineNetwork(name); return 0; });
+            }
+        });
+
+        int listings = 0;
+        while (!churn.IsCompleted)
+        {
+            _ = NetworkService.List(conn);
+            listings++;
+        }
+
+        churn.GetAwaiter().GetResult();
+        Assert.True(listings > 10, $"only {listings} listings ran");
+        Assert.DoesNotContain(NetworkService.List(conn), n => n.Name.StartsWith(prefix, StringComparison.Ordinal));
+    }
 }
