@@ -355,7 +355,8 @@ public sealed class DomainCounters
             }
         }
 
-        // A reported group with no device (or devices without counters, e.g. an empty CD-ROM) moved 0 bytes.
+        // A reported group with no device moved 0 bytes. Devices reported without any counter are a running VM whose
+        // monitor was busy (NOWAIT gives the devices from the XML only): unknown, so RereadBusy asks again, never 0.
         return new DomainCounters
         {
             Domain = record.Domain,
@@ -371,10 +372,10 @@ public sealed class DomainCounters
             UsableKiB = usable,
             RssKiB = rss,
             DiskCount = blockCount,
-            DiskReadBytes = blockCount is null ? rdBytes : rdBytes ?? 0,
-            DiskWriteBytes = blockCount is null ? wrBytes : wrBytes ?? 0,
-            DiskReadRequests = blockCount is null ? rdReqs : rdReqs ?? 0,
-            DiskWriteRequests = blockCount is null ? wrReqs : wrReqs ?? 0,
+            DiskReadBytes = blockCount == 0 ? 0 : rdBytes,
+            DiskWriteBytes = blockCount == 0 ? 0 : wrBytes,
+            DiskReadRequests = blockCount == 0 ? 0 : rdReqs,
+            DiskWriteRequests = blockCount == 0 ? 0 : wrReqs,
             NetworkAdapterCount = netCount,
             NetworkReceiveBytes = netCount is null ? rxBytes : rxBytes ?? 0,
             NetworkTransmitBytes = netCount is null ? txBytes : txBytes ?? 0,

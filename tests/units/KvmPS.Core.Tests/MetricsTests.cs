@@ -69,6 +69,19 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public void Counters_DisksReportedWithoutCounters_AreUnknown_NotZero()
+    {
+        // what NOWAIT gives for a running VM whose monitor is busy: the disks from the XML, no counters
+        DomainCounters busy = DomainCounters.From(new DomainStatsRecord(s_dom,
+            [new("block.count", TypedParameterType.UInt, 1u), new("block.0.name", TypedParameterType.String, "vda")]));
+        Assert.Equal(1, busy.DiskCount);
+        Assert.Null(busy.DiskReadBytes);
+        Assert.Null(busy.DiskWriteBytes);
+        Assert.Null(busy.DiskReadRequests);
+        Assert.Null(busy.DiskWriteRequests);
+    }
+
+    [Fact]
     public void Compute_RatesAreDeltaOverElapsed_CpuLikeTop()
     {
         using var conn = new KvmConnection("test:///default");
