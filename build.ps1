@@ -33,13 +33,17 @@ param(
     [switch] $SerialPester,
 
     # A Pester pass whose output stops for this long is stopped (its thread stacks are kept) and counted as failed.
-    [int] $StallMinutes = 10
+    [int] $StallMinutes = 10,
+
+    # Only the Pester files whose names match these patterns (e.g. 'Migration*'); xunit still runs.
+    [string[]] $TestFile
 )
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 $Task = @($Task -split ',' | ForEach-Object Trim | Where-Object { $_ })
 $Backend = @($Backend -split ',' | ForEach-Object Trim | Where-Object { $_ })
+$TestFile = @($TestFile -split ',' | ForEach-Object Trim | Where-Object { $_ })
 foreach ($b in $Backend) { if ($b -notin 'Native', 'Managed') { throw "Unknown backend '$b': use Native and/or Managed." } }
 $unknown = $Task | Where-Object { $_ -notin 'Clean', 'Build', 'Test', 'Demo', 'Package' }
 if ($unknown) { throw "Unknown task(s): $($unknown -join ', '). Use Clean, Build, Test, Demo or Package." }
@@ -161,10 +165,16 @@ function Get-TrxCounts {
             [pscustomobject]@{ Name = $r.testName; Reason = $(if ($reason) { $reason.InnerText.Trim() } else { '' }) }
         }
     })
+    $failures = @(foreach ($r in @($trx.TestRun.Results.UnitTestResult)) {
+        if ($r -and $r.outcome -eq 'Failed') {
+            $message = $r.SelectSingleNode('*[local-name()="Output"]/*[local-name()="ErrorInfo"]/*[local-name()="Message"]')
+            "$($r.testName): $(if ($message) { ($message.InnerText.Trim() -split "`n")[0] })"
+        }
+    })
     $times = $trx.TestRun.Times
     $seconds = ([datetime]$times.finish - [datetime]$times.start).TotalSeconds
     [pscustomobject]@{
-        Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout; Skips = $skips; Seconds = $seconds
+        Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout; Skips = $skips; Seconds = $seconds; Failures = $failures
     }
 }
 
@@ -203,6 +213,7 @@ function Invoke-Test {
     $passed = 0; $failed = 0
     $skips = [Collections.Generic.List[object]]::new()
     $timings = [Collections.Generic.List[object]]::new()
+    $failures = [Collections.Generic.List[string]]::new()
     $started = [Diagnostics.Stopwatch]::StartNew()
 
     foreach ($project in 'KvmPS.Core.Tests', 'KvmPS.Tests') {
@@ -213,6 +224,7 @@ function Invoke-Test {
         if (-not (Test-Path $trx)) { Write-Warning "$project produced no results."; $failed++; continue }
         $counts = Get-TrxCounts $trx
         $passed += $counts.Passed; $failed += $counts.Failed
+        foreach ($f in $counts.Failures) { $failures.Add("[xunit $project] $f") }
         foreach ($s in $counts.Skips) { $skips.Add([pscustomobject]@{ Suite = "xunit $project"; Name = $s.Name; Reason = $s.Reason }) }
         $timings.Add([pscustomobject]@{ Suite = "xunit $project"; Passed = $counts.Passed; Failed = $counts.Failed; Seconds = [math]::Round($counts.Seconds, 1) })
     }
@@ -238,100 +250,149 @@ $skipped = @($r.Skipped) + $(if (-not $tags) { @($r.NotRun) } else { @() })
     Skips = @($skipped | Where-Object { $_ } | ForEach-Object {
         $why = if ($_.ErrorRecord) { @($_.ErrorRecord)[0].Exception.Message } else { "$($_.Result)" }
         [pscustomobject]@{ Name = $_.ExpandedPath; Reason = $why } })
+    Failures = @(@($r.Failed) + @($r.FailedBlocks) + @($r.FailedContainers) | Where-Object { $_ } | ForEach-Object {
+        $err = @($_.ErrorRecord)[0]
+        $where = if ($err -and $err.ScriptStackTrace) { @("$($err.ScriptStackTrace)" -split "`n")[0] } else { '' }
+        $label = if ($_.ExpandedPath) { $_.ExpandedPath } elseif ($_.Item) { "$($_.Item)" } else { "$($_.Name)" }
+        [pscustomobject]@{ Name = $label; Error = if ($err) { "$($err.Exception.Message)" } else { "$($_.Result)" }; Where = $where } })
     Files = @($r.Containers | ForEach-Object {
         [pscustomobject]@{ Name = [IO.Path]::GetFileName("$($_.Item)"); Passed = $_.PassedCount; Failed = $_.FailedCount; Seconds = [math]::Round($_.Duration.TotalSeconds, 1) } })
 } | ConvertTo-Json -Depth 4 | Set-Content $summary
 '@
     $env:KVMPS_MODULE_PATH = [IO.Path]::Combine($out, 'KvmPS.psd1')
     $env:KVMPS_PACKAGES = $packages
-    # The whole suite once per backend, against the same daemon: differences between them are bugs. The passes run at
-    # the same time (every test names its objects with its own prefix and never touches others'), each in its own pwsh
-    # writing its own log; -SerialPester runs them one after the other. A pass whose log stops growing for
-    # $StallMinutes is stopped and counted as failed, after its threads' stacks are written next to its log.
+    # The whole suite once per backend, against the same daemon: differences between them are bugs. The two backends'
+    # lanes run at the same time (every test names its objects with its own prefix and never touches others'); each
+    # test file runs in its own pwsh with its own log, so one file that hangs or fails costs only itself. The native
+    # lane takes the files in name order and the managed lane in reverse, so that the few long guest boots (CloudInit*)
+    # do not coincide. -SerialPester runs the lanes one after the other. A file whose log stops growing for
+    # $StallMinutes is stopped (its thread stacks written next to its log) and counted as failed. A file that failed or
+    # stalled among the concurrent lanes runs once more on its own at the end; the digest names every first failure and
+    # what the second run gave, and only the second run's result counts. A test that fails twice fails the run.
     $runnerFile = [IO.Path]::Combine($outRoot, 'run-pester.ps1')
     Set-Content -Path $runnerFile -Value $runner
-    $passes = [Collections.Generic.List[object]]::new()
-    # The files in name order for the first pass and in reverse order for the next, so that the passes that run at the
-    # same time meet the few long guest boots (CloudInit*) at different times instead of booting two guests at once.
     $testFiles = @(Get-ChildItem -Path ([IO.Path]::Combine($root, 'tests')) -Filter '*.Tests.ps1' -File | Sort-Object Name | ForEach-Object FullName)
+    if ($TestFile.Count -gt 0) { $testFiles = @($testFiles | Where-Object { $n = [IO.Path]::GetFileName($_); @($TestFile | Where-Object { $n -like $_ -or $n -like "$_.Tests.ps1" }).Count -gt 0 }) }
+    $lanes = [Collections.Generic.List[object]]::new()
     foreach ($backend in $Backend) {
-        $order = if ($passes.Count % 2 -eq 0 -or $SerialPester) { $testFiles } else { @($testFiles[($testFiles.Count - 1)..0]) }
-        $name = "pester-$($backend.ToLowerInvariant())"
-        $pass = [pscustomobject]@{
-            Backend = $backend; Name = $name; Process = $null; Stalled = $false; Files = $order -join ';'
-            Summary = [IO.Path]::Combine($results, "$name-summary.json"); Log = [IO.Path]::Combine($results, "$name.log")
-        }
-        $passes.Add($pass)
+        $order = if ($lanes.Count % 2 -eq 0) { $testFiles } else { @($testFiles[($testFiles.Count - 1)..0]) }
+        $lanes.Add([pscustomobject]@{ Backend = $backend; Queue = [Collections.Generic.Queue[string]]::new([string[]]$order); Current = $null })
     }
 
-    $startPass = {
-        param($pass)
-        Write-Host "== Pester, $($pass.Backend) backend (log: $($pass.Log))" -ForegroundColor Cyan
+    $startFile = {
+        param([string] $backend, [string] $file, [string] $suffix)
+        $name = "pester-$($backend.ToLowerInvariant())-$([IO.Path]::GetFileNameWithoutExtension([IO.Path]::GetFileNameWithoutExtension($file)))$suffix"
+        $run = [pscustomobject]@{
+            Backend = $backend; File = [IO.Path]::GetFileName($file); Path = $file; Process = $null; Stalled = $false
+            Summary = [IO.Path]::Combine($results, "$name-summary.json"); Log = [IO.Path]::Combine($results, "$name.log"); Result = $null
+        }
         $psi = [Diagnostics.ProcessStartInfo]::new('bash')
         $psi.UseShellExecute = $false
-        foreach ($a in @('-c', 'log=$1; shift; exec "$@" > "$log" 2>&1', 'pester', $pass.Log, $pwshExe) + $pwshArgs +
-            @('-NoProfile', '-NonInteractive', '-File', $runnerFile, $pester, $pass.Files, $results, $pass.Name, $pass.Summary, ($PesterTag -join ','))) {
+        foreach ($a in @('-c', 'log=$1; shift; exec "$@" > "$log" 2>&1', 'pester', $run.Log, $pwshExe) + $pwshArgs +
+            @('-NoProfile', '-NonInteractive', '-File', $runnerFile, $pester, $file, $results, $name, $run.Summary, ($PesterTag -join ','))) {
             $psi.ArgumentList.Add($a)
         }
-        $psi.Environment['KVMPS_BACKEND'] = $pass.Backend
-        $pass.Process = [Diagnostics.Process]::Start($psi)
+        $psi.Environment['KVMPS_BACKEND'] = $backend
+        $run.Process = [Diagnostics.Process]::Start($psi)
+        $run
     }
 
-    $waitPasses = {
-        param($running)
-        $lastBeat = [Diagnostics.Stopwatch]::StartNew()
-        while (@($running | Where-Object { -not $_.Process.HasExited }).Count -gt 0) {
-            Start-Sleep -Seconds 5
-            foreach ($pass in @($running | Where-Object { -not $_.Process.HasExited })) {
-                $idle = [datetime]::UtcNow - (Get-Item $pass.Log).LastWriteTimeUtc
-                if ($idle.TotalMinutes -ge $StallMinutes) {
-                    $stacks = [IO.Path]::ChangeExtension($pass.Log, '.stacks.txt')
-                    Write-Host "Pester ($($pass.Backend)) wrote nothing for $StallMinutes min: stopping it; thread stacks in $stacks" -ForegroundColor Red
-                    foreach ($id in @($pass.Process.Id) + @(Get-ChildPids $pass.Process.Id)) {
-                        & dotnet tool run dotnet-stack report -p $id *>> $stacks
-                    }
-                    $pass.Stalled = $true
-                    & kill -KILL @(@(Get-ChildPids $pass.Process.Id) + $pass.Process.Id) 2>$null
-                }
+    # Reads a finished file's summary (or marks it failed when it has none).
+    $finishFile = {
+        param($run)
+        $run.Process.WaitForExit()
+        $run.Result = if (-not $run.Stalled -and (Test-Path $run.Summary)) { Get-Content $run.Summary -Raw | ConvertFrom-Json } else { $null }
+    }
+
+    $watch = {
+        param($run)
+        if (-not (Test-Path $run.Log)) { return }
+        $idle = [datetime]::UtcNow - (Get-Item $run.Log).LastWriteTimeUtc
+        if (-not $run.Process.HasExited -and $idle.TotalMinutes -ge $StallMinutes) {
+            $stacks = [IO.Path]::ChangeExtension($run.Log, '.stacks.txt')
+            Write-Host "Pester ($($run.Backend) $($run.File)) wrote nothing for $StallMinutes min: stopping it; thread stacks in $stacks" -ForegroundColor Red
+            foreach ($id in @($run.Process.Id) + @(Get-ChildPids $run.Process.Id)) {
+                & dotnet tool run dotnet-stack report -p $id *>> $stacks
             }
-            if ($lastBeat.Elapsed.TotalSeconds -ge 60) {
-                $lastBeat.Restart()
-                $beat = foreach ($pass in $running) {
-                    $done = @(Select-String -Path $pass.Log -Pattern '^\S*\s+\[[+!-]\] ' -ErrorAction SilentlyContinue).Count
-                    "$($pass.Backend) $done tests$(if ($pass.Process.HasExited) { ' (done)' })"
-                }
-                Write-Host "  Pester after $([math]::Round($started.Elapsed.TotalMinutes, 1)) min: $($beat -join ', ')"
+            $run.Stalled = $true
+            & kill -KILL @(@(Get-ChildPids $run.Process.Id) + $run.Process.Id) 2>$null
+        }
+    }
+
+    $runs = [Collections.Generic.List[object]]::new()
+    $lastBeat = [Diagnostics.Stopwatch]::StartNew()
+    $active = if ($SerialPester) { @($lanes[0]) } else { @($lanes) }
+    $laneIndex = $active.Count
+    while ($true) {
+        foreach ($lane in $active) {
+            if ($lane.Current -and $lane.Current.Process.HasExited) { & $finishFile $lane.Current; $lane.Current = $null }
+            if (-not $lane.Current -and $lane.Queue.Count -gt 0) {
+                $lane.Current = & $startFile $lane.Backend $lane.Queue.Dequeue() ''
+                $runs.Add($lane.Current)
             }
         }
+        if (@($active | Where-Object { $_.Current }).Count -eq 0) {
+            if ($laneIndex -lt $lanes.Count) { $active = @($lanes[$laneIndex]); $laneIndex++; continue }
+            break
+        }
+        Start-Sleep -Milliseconds 500
+        foreach ($lane in $active) { if ($lane.Current) { & $watch $lane.Current } }
+        if ($lastBeat.Elapsed.TotalSeconds -ge 60) {
+            $lastBeat.Restart()
+            $beat = foreach ($lane in $lanes) {
+                $done = @($runs | Where-Object { $_.Backend -eq $lane.Backend -and $_.Result }).Count
+                "$($lane.Backend) $done/$($testFiles.Count) files$(if ($lane.Current) { " (now $($lane.Current.File))" })"
+            }
+            Write-Host "  Pester after $([math]::Round($started.Elapsed.TotalMinutes, 1)) min: $($beat -join ', ')"
+        }
     }
 
-    if ($SerialPester) {
-        foreach ($pass in $passes) { & $startPass $pass; & $waitPasses @($pass) }
-    }
-    else {
-        foreach ($pass in $passes) { & $startPass $pass }
-        & $waitPasses $passes
+    # Files that failed or stalled beside the other lane: once more, alone.
+    $firstFailures = @($runs | Where-Object { -not $_.Result -or $_.Result.Failed -gt 0 })
+    $final = @{}
+    foreach ($r in $runs) { $final["$($r.Backend)|$($r.File)"] = $r }
+    if (-not $SerialPester -and $lanes.Count -gt 1 -and $firstFailures.Count -gt 0) {
+        Write-Host "== Pester: $($firstFailures.Count) file(s) failed or stalled beside the other lane; running each once more on its own" -ForegroundColor Yellow
+        foreach ($f in $firstFailures) {
+            $again = & $startFile $f.Backend $f.Path '-rerun'
+            while (-not $again.Process.HasExited) { Start-Sleep -Milliseconds 500; & $watch $again }
+            & $finishFile $again
+            $final["$($f.Backend)|$($f.File)"] = $again
+            $runs.Add($again)
+            $outcome = if (-not $again.Result) { 'stalled or crashed again' } elseif ($again.Result.Failed -gt 0) { "failed again ($($again.Result.Failed))" } else { "passed ($($again.Result.Passed))" }
+            $first = if ($f.Stalled) { 'STALLED' } elseif (-not $f.Result) { 'no summary' } else { (@($f.Result.Failures) | ForEach-Object { "$($_.Name): $($_.Error)" }) -join ' || ' }
+            $failures.Add("[Pester $($f.Backend)] $($f.File) first run: $first`n      on its own: $outcome")
+        }
     }
 
-    foreach ($pass in $passes) {
-        Write-Host "== Pester, $($pass.Backend) backend: output" -ForegroundColor Cyan
-        Get-Content $pass.Log | Out-Host
-        if ($pass.Stalled) {
-            Write-Host "Pester ($($pass.Backend) backend) stalled and was stopped; its thread stacks:" -ForegroundColor Red
-            Get-Content ([IO.Path]::ChangeExtension($pass.Log, '.stacks.txt')) -ErrorAction SilentlyContinue | Out-Host
+    foreach ($r in $runs) {
+        Write-Host "== Pester, $($r.Backend) backend, $($r.File)" -ForegroundColor Cyan
+        Get-Content $r.Log | Out-Host
+    }
+    foreach ($r in $final.Values | Sort-Object Backend, File) {
+        if ($r.Stalled -or -not $r.Result) {
+            Write-Host "Pester ($($r.Backend) $($r.File)) $(if ($r.Stalled) { 'stalled and was stopped' } else { 'produced no summary' })" -ForegroundColor Red
+            $stacksFile = [IO.Path]::ChangeExtension($r.Log, '.stacks.txt')
+            $lastLines = @(Get-Content $r.Log -Tail 400 | ForEach-Object { $_ -replace "\e\[[0-9;]*m", '' } |
+                Where-Object { $_ -match '^\s*(Running tests from|Describing|Context|\[[+!-]\])' } | Select-Object -Last 4)
+            # the thread running the test's script (the one in a PowerShell pipeline), its top frames without arguments
+            $threads = @((Get-Content $stacksFile -Raw -ErrorAction SilentlyContinue) -split '(?m)^(?=Thread \()' | Where-Object { $_ -match 'PipelineProcessor' })
+            $frames = @(foreach ($t in $threads) {
+                @($t -split "`n" | Select-Object -Skip 1 | Where-Object { $_ -match '!' } | Select-Object -First 10 | ForEach-Object { ($_.Trim() -split '\(')[0] }) -join ' <- '
+            })
+            $failures.Add("[Pester $($r.Backend)] $($r.File) $(if ($r.Stalled) { 'STALLED' } else { 'NO SUMMARY' }) after: $(($lastLines | ForEach-Object { $_.Trim() }) -join ' | ')`n      script thread: $($frames -join "`n      script thread: ")")
             $failed++
+            continue
         }
-        if (Test-Path $pass.Summary) {
-            $p = Get-Content $pass.Summary -Raw | ConvertFrom-Json
-            Write-Host "Pester ($($pass.Backend) backend): $($p.Passed) passed, $($p.Failed) failed, $(@($p.Skips).Count) skipped"
-            $passed += $p.Passed; $failed += $p.Failed
-            foreach ($s in @($p.Skips)) { $skips.Add([pscustomobject]@{ Suite = "Pester $($pass.Backend)"; Name = $s.Name; Reason = $s.Reason }) }
-            foreach ($f in @($p.Files)) { $timings.Add([pscustomobject]@{ Suite = "Pester $($pass.Backend) $($f.Name)"; Passed = $f.Passed; Failed = $f.Failed; Seconds = $f.Seconds }) }
-        }
-        elseif (-not $pass.Stalled) {
-            Write-Warning "Pester ($($pass.Backend) backend) produced no summary."
-            $failed++
-        }
+        $p = $r.Result
+        $passed += $p.Passed; $failed += $p.Failed
+        foreach ($s in @($p.Skips)) { $skips.Add([pscustomobject]@{ Suite = "Pester $($r.Backend)"; Name = $s.Name; Reason = $s.Reason }) }
+        foreach ($f in @($p.Failures)) { $failures.Add("[Pester $($r.Backend)] $($f.Name): $($f.Error) $($f.Where)") }
+        $timings.Add([pscustomobject]@{ Suite = "Pester $($r.Backend) $($r.File)"; Passed = $p.Passed; Failed = $p.Failed; Seconds = @($p.Files | Measure-Object Seconds -Sum).Sum })
+    }
+    foreach ($lane in $lanes) {
+        $mine = @($final.Values | Where-Object { $_.Backend -eq $lane.Backend -and $_.Result })
+        Write-Host "Pester ($($lane.Backend) backend): $(($mine | ForEach-Object { $_.Result.Passed } | Measure-Object -Sum).Sum) passed, $(($mine | ForEach-Object { $_.Result.Failed } | Measure-Object -Sum).Sum) failed in $($mine.Count) of $($testFiles.Count) files"
     }
 
     Write-Host ''
@@ -347,6 +408,10 @@ $skipped = @($r.Skipped) + $(if (-not $tags) { @($r.NotRun) } else { @() })
         else { $failed++; Write-Host "SKIPPED, counted as failed (not in tests/allowed-skips.txt): [$($s.Suite)] $($s.Name): $($s.Reason)" -ForegroundColor Red }
     }
     Write-Host "$($skips.Count) skipped ($allowedCount allowed, $($skips.Count - $allowedCount) counted as failed)"
+    if ($failures.Count -gt 0) {
+        Write-Host "== Failures, and files run again on their own ($($failures.Count))" -ForegroundColor Red
+        foreach ($f in $failures) { Write-Host ("  " + $(if ($f.Length -gt 1200) { $f.Substring(0, 1200) + ' …' } else { $f })) }
+    }
     Write-Host "$passed passed, $failed failed"
     if ($failed -gt 0) { exit 1 }
 }
