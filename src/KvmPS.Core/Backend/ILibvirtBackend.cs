@@ -146,6 +146,22 @@ public interface ILibvirtConnection : IDisposable
     /// <summary>The domain's current job: type (virDomainJobType) and statistics. <paramref name="completed"/>: the last finished job.</summary>
     (int Type, IReadOnlyList<TypedParameter> Stats) GetJobStats(DomainRef domain, bool completed);
     void AbortJob(DomainRef domain);
+
+    // --- migration (REMOTE_PROC_DOMAIN_MIGRATE_*3_PARAMS) ---
+    /// <summary>
+    /// virDomainMigrate3: migrates the domain to <paramref name="destination"/>, the client driving both daemons
+    /// (begin, prepare, perform, finish, confirm). Returns the domain on the destination. Both connections must
+    /// be of the same backend. Not for <see cref="MigrateFlags.PeerToPeer"/> (use <see cref="MigrateDomainToUri"/>).
+    /// </summary>
+    DomainRef MigrateDomain(DomainRef domain, ILibvirtConnection destination, IReadOnlyList<TypedParameter> parameters, MigrateFlags flags);
+    /// <summary>virDomainMigrateToURI3 with <see cref="MigrateFlags.PeerToPeer"/>: the source daemon connects to <paramref name="destinationUri"/> itself.</summary>
+    void MigrateDomainToUri(DomainRef domain, string destinationUri, IReadOnlyList<TypedParameter> parameters, MigrateFlags flags);
+    /// <summary>virDomainMigrateSetMaxDowntime (milliseconds).</summary>
+    void SetMigrationMaxDowntime(DomainRef domain, ulong milliseconds);
+    /// <summary>virDomainMigrateStartPostCopy: switches a running migration (started with PostCopy) to post-copy.</summary>
+    void StartMigrationPostCopy(DomainRef domain);
+    /// <summary>virConnectCompareHypervisorCPU: whether this host's hypervisor can run a guest CPU described by <paramref name="cpuXml"/>.</summary>
+    CpuCompareResult CompareHypervisorCpu(string? emulator, string? arch, string? machine, string? virtType, string cpuXml, uint flags);
     IReadOnlyList<string> ListCheckpointNames(DomainRef domain);
     /// <summary>Freezes the guest's file systems through its agent; returns how many were frozen.</summary>
     int FreezeFileSystems(DomainRef domain);

@@ -303,3 +303,74 @@ public enum DomainUndefineFlags : uint
     Tpm = 32,
     KeepTpm = 64,
 }
+
+/// <summary>virDomainMigrateFlags.</summary>
+[Flags]
+public enum MigrateFlags : uint
+{
+    None = 0,
+    Live = 1 << 0,
+    PeerToPeer = 1 << 1,
+    Tunnelled = 1 << 2,
+    PersistDestination = 1 << 3,
+    UndefineSource = 1 << 4,
+    Paused = 1 << 5,
+    NonSharedDisk = 1 << 6,
+    NonSharedIncremental = 1 << 7,
+    ChangeProtection = 1 << 8,
+    Unsafe = 1 << 9,
+    Offline = 1 << 10,
+    Compressed = 1 << 11,
+    AbortOnError = 1 << 12,
+    AutoConverge = 1 << 13,
+    RdmaPinAll = 1 << 14,
+    PostCopy = 1 << 15,
+    Tls = 1 << 16,
+    Parallel = 1 << 17,
+    NonSharedSynchronousWrites = 1 << 18,
+    PostCopyResume = 1 << 19,
+    ZeroCopy = 1 << 20,
+}
+
+/// <summary>The names of libvirt's migration parameters (VIR_MIGRATE_PARAM_*) and their types.</summary>
+public static class MigrateParameter
+{
+    /// <summary>VIR_MIGRATE_PARAM_URI (string): the hypervisor's migration URI, e.g. tcp://host.</summary>
+    public const string Uri = "migrate_uri";
+
+    /// <summary>VIR_MIGRATE_PARAM_DEST_NAME (string).</summary>
+    public const string DestinationName = "destination_name";
+
+    /// <summary>VIR_MIGRATE_PARAM_DEST_XML (string).</summary>
+    public const string DestinationXml = "destination_xml";
+
+    /// <summary>VIR_MIGRATE_PARAM_PERSIST_XML (string).</summary>
+    public const string PersistentXml = "persistent_xml";
+
+    /// <summary>VIR_MIGRATE_PARAM_BANDWIDTH (ullong, MiB/s).</summary>
+    public const string Bandwidth = "bandwidth";
+
+    /// <summary>VIR_MIGRATE_PARAM_LISTEN_ADDRESS (string): where the destination QEMU listens.</summary>
+    public const string ListenAddress = "listen_address";
+
+    /// <summary>VIR_MIGRATE_PARAM_MIGRATE_DISKS (string, repeated): the disks (targets) to copy.</summary>
+    public const string MigrateDisks = "migrate_disks";
+
+    /// <summary>VIR_MIGRATE_PARAM_DISKS_URI (string): where the destination's NBD server listens.</summary>
+    public const string DisksUri = "disks_uri";
+
+    /// <summary>VIR_MIGRATE_PARAM_COMPRESSION (string, repeated): xbzrle, mt, zlib, zstd.</summary>
+    public const string Compression = "compression";
+
+    /// <summary>VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL (int, %).</summary>
+    public const string AutoConvergeInitial = "auto_converge.initial";
+}
+
+/// <summary>virCPUCompareResult.</summary>
+public enum CpuCompareResult
+{
+    Error = -1,
+    Incompatible = 0,
+    Identical = 1,
+    Superset = 2,
+}

@@ -104,6 +104,13 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainBackupBegin(SafeDomainHandle dom, string backupXml, string? checkpointXml, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainGetJobStats(SafeDomainHandle dom, out int type, out IntPtr pars, out int npars, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainAbortJob(SafeDomainHandle dom);
+
+    // Migration
+    [LibraryImport(Lib)] internal static partial IntPtr virDomainMigrate3(SafeDomainHandle dom, SafeConnectHandle dconn, IntPtr pars, uint npars, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainMigrateToURI3(SafeDomainHandle dom, string dconnuri, IntPtr pars, uint npars, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainMigrateSetMaxDowntime(SafeDomainHandle dom, ulong downtime, uint flags);
+    [LibraryImport(Lib)] internal static partial int virDomainMigrateStartPostCopy(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virConnectCompareHypervisorCPU(SafeConnectHandle conn, string? emulator, string? arch, string? machine, string? virttype, string xmlCPU, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainFSFreeze(SafeDomainHandle dom, IntPtr mountpoints, uint nmountpoints, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainFSThaw(SafeDomainHandle dom, IntPtr mountpoints, uint nmountpoints, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainListAllCheckpoints(SafeDomainHandle dom, out IntPtr cps, uint flags);

@@ -375,6 +375,9 @@ public sealed partial class KvmConnection : IDisposable
             && host != "127.0.0.1" && host != "[::1]" && host != "::1";
     }
 
+    /// <summary>The open backend connection (reopened when lost), for calls that run outside <see cref="Invoke{T}"/>'s bounds (a migration watches its own).</summary>
+    internal ILibvirtConnection Raw() => Current();
+
     private ILibvirtConnection Current()
     {
         ILibvirtConnection? c = _conn;
