@@ -37,6 +37,8 @@
         'Set-KvmVm'
         'Start-KvmVm'
         'Stop-KvmVm'
+        'Move-KvmVm'
+        'Copy-KvmVm'
         'Suspend-KvmVm'
         'Wait-KvmVm'
         # storage cmdlets (kept together)

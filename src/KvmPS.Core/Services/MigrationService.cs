@@ -388,7 +388,7 @@ public static class MigrationService
         }
     }
 
-    internal static KvmOperationException CheckFailed(KvmVm vm, KvmMigrationCheck failed)
+    public static KvmOperationException CheckFailed(KvmVm vm, KvmMigrationCheck failed)
         => new(failed.ErrorId ?? "MigrationCheckFailed", $"Cannot move '{vm.Name}': {failed.Name} check failed: {failed.Detail}.", vm.Name)
         {
             Kind = failed.ErrorId switch
@@ -678,38 +678,47 @@ public static class MigrationService
             StorageVolumeInfo to = destination.Invoke(c => c.LookupStorageVolume(d.DestinationPool!, d.DestinationVolume!))
                 ?? throw new KvmOperationException("VolumeNotFound", $"The copy {d.DestinationPool}/{d.DestinationVolume} on {destination.Uri} is gone.", vm.Name);
             log.Verbose($"Copying {d.Path} to {destination.Uri} {d.DestinationPool}/{d.DestinationVolume}");
-            // the stream carries the volume's file as it is (a qcow2 file's own bytes): its physical size
-            XElement volumeXml = XElement.Parse(source.Invoke(c => c.GetStorageVolumeXml(from)));
-            ulong length = ulong.TryParse((string?)volumeXml.Element("physical"), out ulong physical) && physical > 0 ? physical : from.CapacityBytes;
             ulong start = before;
-            using var pipe = new AnonymousPipeServerStream(PipeDirection.Out);
-            using var reader = new AnonymousPipeClientStream(PipeDirection.In, pipe.ClientSafePipeHandle);
-            Task<ulong> download = Task.Run(() =>
-            {
-                try
-                {
-                    return source.Raw().DownloadStorageVolume(from, pipe, n => log.Progress(activity, $"{ByteSize.Format(start + n)} of {ByteSize.Format(total)}",
-                        total == 0 ? -1 : (int)Math.Min(99, 100.0 * (start + n) / total)), cancel);
-                }
-                finally
-                {
-                    pipe.Dispose();     // end of the data for the upload
-                }
-            }, CancellationToken.None);
-            try
-            {
-                destination.Raw().UploadStorageVolume(to, reader, length, null, cancel);
-            }
-            catch
-            {
-                reader.Dispose();   // unblock the download
-                _ = download.Wait(TimeSpan.FromSeconds(10));
-                throw;
-            }
-
-            before += download.GetAwaiter().GetResult();
+            before += StreamVolume(source, from, destination, to, n => log.Progress(activity, $"{ByteSize.Format(start + n)} of {ByteSize.Format(total)}",
+                total == 0 ? -1 : (int)Math.Min(99, 100.0 * (start + n) / total)), cancel);
         }
 
         log.Progress(activity, "done", 100, completed: true);
+    }
+
+    /// <summary>
+    /// Copies one volume's content into another volume, possibly on another host, through libvirt's download and upload
+    /// streams (the file's bytes as they are: a qcow2 file stays a qcow2 file). Returns the bytes copied.
+    /// </summary>
+    internal static ulong StreamVolume(KvmConnection source, StorageVolumeInfo from, KvmConnection destination, StorageVolumeInfo to, Action<ulong>? progress, CancellationToken cancel)
+    {
+        // the stream carries the volume's file as it is: its physical size
+        XElement volumeXml = XElement.Parse(source.Invoke(c => c.GetStorageVolumeXml(from)));
+        ulong length = ulong.TryParse((string?)volumeXml.Element("physical"), out ulong physical) && physical > 0 ? physical : from.CapacityBytes;
+        using var pipe = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var reader = new AnonymousPipeClientStream(PipeDirection.In, pipe.ClientSafePipeHandle);
+        Task<ulong> download = Task.Run(() =>
+        {
+            try
+            {
+                return source.Raw().DownloadStorageVolume(from, pipe, progress, cancel);
+            }
+            finally
+            {
+                pipe.Dispose();     // end of the data for the upload
+            }
+        }, CancellationToken.None);
+        try
+        {
+            destination.Raw().UploadStorageVolume(to, reader, length, null, cancel);
+        }
+        catch
+        {
+            reader.Dispose();   // unblock the download
+            _ = download.Wait(TimeSpan.FromSeconds(10));
+            throw;
+        }
+
+        return download.GetAwaiter().GetResult();
     }
 }
