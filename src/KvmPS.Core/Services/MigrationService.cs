@@ -362,6 +362,11 @@ public static class MigrationService
             KvmVm moved = VmService.GetByUuid(destination, vm.Uuid)
                 ?? throw new KvmOperationException("MigrationFailed", $"libvirt reported '{vm.Name}' migrated, but {destination.Uri} does not list it.", vm.Name);
             undo.Commit();
+            if (!options.KeepSource)
+            {
+                RemoveSourceCopies(source, plan.Disks.Where(d => d.Copied).Select(d => d.Path).ToArray(), log);
+            }
+
             return moved;
         }
         catch
@@ -373,6 +378,37 @@ public static class MigrationService
             }
 
             throw;
+        }
+    }
+
+    // The disks now live on the destination: their source images go, as Hyper-V's Move-VM removes the source files —
+    // but only those no other VM (or snapshot, or backing chain) on the source uses, per the one ownership model.
+    private static void RemoveSourceCopies(KvmConnection source, IReadOnlyList<string> paths, IKvmLog log)
+    {
+        if (paths.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            StorageUsage usage = StorageUsage.Read(source);
+            foreach (StorageDisposition d in usage.Plan(paths, null))
+            {
+                if (d.Delete)
+                {
+                    log.Verbose($"Removing the source copy {d.Path} (the disk now lives on the destination)");
+                    _ = StorageUsage.DeleteImage(source, d.Path, log);
+                }
+                else
+                {
+                    log.Warning($"Kept {d.Path} on the source: {d.Reason}.");
+                }
+            }
+        }
+        catch (Exception e) when (e is LibvirtException or KvmOperationException or IOException or UnauthorizedAccessException)
+        {
+            log.Warning($"The VM moved, but its old disks on the source could not all be removed: {e.Message}");
         }
     }
 
