@@ -153,9 +153,9 @@ function Wait-Until([scriptblock] $Condition, [double] $TimeoutSec = 30) {
 
 # Writes a byte pattern through a running VM's first virtio disk (QEMU's monitor, no guest OS needed) and
 # flushes it, so another reader of the image file sees it.
-function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [string] $Length) {
+function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [string] $Length, [string] $Uri = 'qemu:///system') {
     foreach ($io in "write -P $Pattern $Offset $Length", 'flush') {
-        $out = & virsh -c qemu:///system qemu-monitor-command $Vm --hmp "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"$io`"" 2>&1
+        $out = & virsh -c $Uri qemu-monitor-command $Vm --hmp "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"$io`"" 2>&1
         if ($LASTEXITCODE -ne 0 -or "$out" -match 'error|failed') { throw "qemu-io $io failed: $out" }
     }
 }
@@ -164,4 +164,112 @@ function Write-DiskPattern([string] $Vm, [string] $Pattern, [string] $Offset, [s
 function Test-DiskPattern([string] $Image, [string] $Pattern, [string] $Offset, [string] $Length) {
     $out = & qemu-io -r -U -f qcow2 -c "read -P $Pattern $Offset $Length" $Image 2>&1 | Out-String
     $LASTEXITCODE -eq 0 -and $out -notmatch 'Pattern verification failed|Could not|error'
+}
+
+# The second libvirt host for migration tests (.ci/peer-libvirtd; what works and how is in .ci/peer-libvirtd.md). It is
+# shared by both concurrent backend passes and left running: tests only create and remove objects with their own prefix.
+$script:PeerScript = [IO.Path]::Combine($PSScriptRoot, '..', '.ci', 'peer-libvirtd')
+$script:PeerRunDir = if ($env:KVMPS_PEER_RUN) { $env:KVMPS_PEER_RUN } else { '/run/kvmps-peer' }
+$script:PeerStateDir = if ($env:KVMPS_PEER_STATE) { $env:KVMPS_PEER_STATE } else { '/var/lib/kvmps-peer' }
+# The same directory on both hosts (shared storage).
+$script:SharedDir = if ($env:KVMPS_SHARED_DIR) { $env:KVMPS_SHARED_DIR } else { '/var/lib/kvmps-shared' }
+
+# The peer's URI (qemu+unix:///system?socket=...), starting it when it is not running.
+function Get-PeerUri {
+    if (-not $script:PeerUri) {
+        $out = @(& bash $script:PeerScript start 2>&1)
+        if ($LASTEXITCODE -ne 0) { throw "could not start the peer libvirtd: $($out -join ' ')" }
+        $script:PeerUri = "$($out[-1])".Trim()
+    }
+    $script:PeerUri
+}
+
+# The host daemon's URI that means the host daemon inside the peer's mount namespace too (a peer-to-peer migration
+# from the peer back must name it: plain qemu:///system there is the peer itself).
+function Get-PeerMainUri { "qemu+unix:///system?socket=$script:PeerRunDir/main/libvirt-sock" }
+
+# Where a file the peer sees at /var/lib/libvirt/images/<File> (its pool default) really is.
+function Get-PeerImagePath([string] $File) { [IO.Path]::Combine($script:PeerStateDir, 'lib', 'images', $File) }
+
+# The user QEMU runs as under the system daemon (libvirt-qemu on Debian, qemu elsewhere).
+function Get-QemuUser { foreach ($u in 'libvirt-qemu', 'qemu') { & id -u $u *> $null; if ($LASTEXITCODE -eq 0) { return $u } } ; throw 'no qemu user' }
+
+# Defines (and with -Start starts) a small firmware-only guest that can migrate, with one 64 MiB qcow2 virtio disk
+# (vda, alias virtio-disk0) on $Uri; returns its name. -Shared: the disk is $SharedDir/<Name>.qcow2 (or -DiskPath),
+# owned by the qemu user and never relabelled (<seclabel model='dac' relabel='no'/>), so neither daemon hands it back
+# to root when a migration ends on the other one. -Local: the disk is /var/lib/libvirt/images/<Name>.qcow2 (or
+# -DiskPath) on the host daemon, labelled by libvirt as usual: for --copy-storage-all (the copy the target creates is
+# root's until libvirt labels it, so it must not carry relabel='no'). An existing file at the path is kept.
+function New-MigratableTestVm {
+    param([Parameter(Mandatory)] [string] $Name, [string] $Uri = 'qemu:///system', [string] $DiskPath,
+        [switch] $Shared, [switch] $Local, [int] $MemoryMiB = 64, [switch] $Start)
+    if ($Name -notlike 'kvmps-t-*') { throw "Refusing to create '$Name': not a test name." }
+    if ($Shared -eq $Local) { throw 'New-MigratableTestVm: give exactly one of -Shared and -Local.' }
+    if (-not $DiskPath) { $DiskPath = if ($Shared) { "$script:SharedDir/$Name.qcow2" } else { "/var/lib/libvirt/images/$Name.qcow2" } }
+    if (-not (Test-Path $DiskPath)) {
+        $out = & qemu-img create -q -f qcow2 $DiskPath 64M 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "qemu-img create failed: $out" }
+    }
+    $qemuUser = Get-QemuUser
+    & chown "${qemuUser}:" $DiskPath
+    $type = (Get-ExpectedAccelerator).ToLowerInvariant()
+    $esc = { param($s) [Security.SecurityElement]::Escape($s) }
+    $seclabel = if ($Shared) { "<seclabel model='dac' relabel='no'/>" } else { '' }
+    $xml = @"
+<domain type='$type'>
+  <name>$(& $esc $Name)</name>
+  <title>KvmPS migration test $(& $esc $Name)</title>
+  <memory unit='MiB'>$MemoryMiB</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$(& $esc $DiskPath)'>$seclabel</source>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"@
+    $file = [IO.Path]::GetTempFileName()
+    try {
+        Set-Content -Path $file -Value $xml
+        $out = & virsh -c $Uri define $file 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "virsh define failed: $out" }
+        if ($Start) {
+            $out = & virsh -c $Uri start $Name 2>&1
+            if ($LASTEXITCODE -ne 0) { throw "virsh start failed: $out" }
+        }
+    }
+    finally { Remove-Item $file -ErrorAction SilentlyContinue }
+    $Name
+}
+
+# Removes from the peer every VM, volume and network whose name starts with $Prefix, and files with that prefix in its
+# image directory and in the shared directory. Never starts or stops the peer (a no-op when it is not running).
+function Remove-PeerTestObjects([string] $Prefix) {
+    if ($Prefix -notlike 'kvmps-t-*') { throw "Refusing to clean '$Prefix': not a test prefix." }
+    if (Test-Path "$script:PeerRunDir/libvirt-sock") {
+        $uri = "qemu+unix:///system?socket=$script:PeerRunDir/libvirt-sock"
+        foreach ($name in (& virsh -c $uri list --all --name 2>$null) | ForEach-Object Trim | Where-Object { $_ -like "$Prefix*" }) {
+            & virsh -c $uri destroy $name *> $null
+            & virsh -c $uri undefine $name --managed-save --snapshots-metadata --checkpoints-metadata --nvram *> $null
+            & virsh -c $uri undefine $name *> $null
+        }
+        foreach ($pool in (& virsh -c $uri pool-list --name 2>$null) | ForEach-Object Trim | Where-Object { $_ }) {
+            & virsh -c $uri pool-refresh $pool *> $null
+            foreach ($line in (& virsh -c $uri vol-list $pool 2>$null) | Select-Object -Skip 2) {
+                $vol = ($line.Trim() -split '\s+')[0]
+                if ($vol -like "$Prefix*") { & virsh -c $uri vol-delete $vol --pool $pool *> $null }
+            }
+        }
+        foreach ($net in (& virsh -c $uri net-list --all --name 2>$null) | ForEach-Object Trim | Where-Object { $_ -like "$Prefix*" }) {
+            & virsh -c $uri net-destroy $net *> $null
+            & virsh -c $uri net-undefine $net *> $null
+        }
+    }
+    foreach ($dir in [IO.Path]::Combine($script:PeerStateDir, 'lib', 'images'), $script:SharedDir) {
+        Get-ChildItem $dir -Filter "$Prefix*" -ErrorAction SilentlyContinue | Remove-Item -Force -ErrorAction SilentlyContinue
+    }
 }
