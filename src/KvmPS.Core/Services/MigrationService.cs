@@ -569,7 +569,9 @@ public static class MigrationService
         string? abortedFor = null;
         try
         {
-            while (!migration.Wait(s_poll))
+            // (Task.Wait would throw a failed migration wrapped, in the middle of the loop)
+            WaitHandle finished = ((IAsyncResult)migration).AsyncWaitHandle;
+            while (!finished.WaitOne(s_poll))
             {
                 if (abortedFor is null && cancel.IsCancellationRequested)
                 {
