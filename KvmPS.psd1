@@ -39,6 +39,7 @@
         'Stop-KvmVm'
         'Move-KvmVm'
         'Copy-KvmVm'
+        'Move-KvmVmStorage'
         'Suspend-KvmVm'
         'Wait-KvmVm'
         # storage cmdlets (kept together)

@@ -285,3 +285,55 @@ Describe 'Copy-KvmVm' -Tag System, Migration {
         Get-Volumes 'qemu:///system' | Where-Object { $_ -like "$name-*" } | Should -BeNullOrEmpty
     }
 }
+
+Describe 'Move-KvmVmStorage' -Tag System, Migration {
+    BeforeAll {
+        $script:pool2 = "$p-p2"
+        $script:pool2Dir = "/var/lib/libvirt/$p-p2"
+        $null = New-Item -ItemType Directory -Force $pool2Dir
+        $out = & virsh -c qemu:///system pool-create-as $pool2 dir --target $pool2Dir 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "pool-create-as failed: $out" }
+    }
+    AfterAll {
+        & virsh -c qemu:///system pool-refresh $pool2 *> $null
+        foreach ($line in @(& virsh -c qemu:///system vol-list $pool2 2>$null | Select-Object -Skip 2)) {
+            $vol = ($line.Trim() -split '\s+')[0]; if ($vol) { & virsh -c qemu:///system vol-delete --pool $pool2 $vol *> $null }
+        }
+        & virsh -c qemu:///system pool-destroy $pool2 *> $null
+        Remove-Item $pool2Dir -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'moves the disk of a running VM to another pool while it runs: data intact, definition updated, thin, old image gone' {
+        $name = "$p-st"
+        $path = "/var/lib/libvirt/images/$name.qcow2"
+        & qemu-img create -q -f qcow2 $path 256M
+        $null = & qemu-io -f qcow2 -c 'write -P 0x21 0 8M' $path
+        & virsh -c qemu:///system pool-refresh default *> $null
+        $null = New-MigratableTestVm -Name $name -Local -DiskPath $path -Start
+        $vm = Move-KvmVmStorage -Connection $src -Name $name -DestinationStoragePool $pool2 -Passthru
+        $newPath = "$pool2Dir/$name.qcow2"
+        $vm.Disks[0].Path | Should -Be $newPath
+        $vm.State | Should -Be 'Running' -Because 'the guest ran through the move'
+        ((& virsh -c qemu:///system dumpxml $name --inactive) -join ' ') | Should -Match ([regex]::Escape("source file='$newPath'")) -Because 'the next start uses the new image too'
+        Test-Path $path | Should -BeFalse -Because 'no one else uses the old image'
+        Stop-On 'qemu:///system' $name
+        Test-DiskPattern $newPath '0x21' 0 8M | Should -BeTrue
+        $info = (& qemu-img info -U --output json $newPath) | ConvertFrom-Json
+        $info.format | Should -Be 'qcow2'
+        $info.'actual-size' | Should -BeLessThan 64MB -Because 'a 256 MiB disk holding 8 MiB stays thin'
+    }
+
+    It 'refuses a shut-off VM (VmStateInvalid) and a disk already in the pool (DiskAlreadyInPool), changing nothing' {
+        $name = New-LocalVm 'st2'
+        Move-KvmVmStorage -Connection $src -Name $name -DestinationStoragePool $pool2 -ErrorAction SilentlyContinue -ErrorVariable err1
+        $err1[0].FullyQualifiedErrorId | Should -BeLike 'VmStateInvalid,*'
+        & virsh -c qemu:///system start $name *> $null
+        Move-KvmVmStorage -Connection $src -Name $name -DestinationStoragePool default -ErrorAction SilentlyContinue -ErrorVariable err2
+        $err2[0].FullyQualifiedErrorId | Should -BeLike 'DiskAlreadyInPool,*'
+        Move-KvmVmStorage -Connection $src -Name $name -DestinationStoragePool $pool2 -Disk vdz -ErrorAction SilentlyContinue -ErrorVariable err3
+        $err3[0].FullyQualifiedErrorId | Should -BeLike 'DiskNotFound,*'
+        Get-Volumes 'qemu:///system' $pool2 | Should -Not -Contain "$name.qcow2"
+        ((& virsh -c qemu:///system dumpxml $name) -join ' ') | Should -Match ([regex]::Escape("source file='/var/lib/libvirt/images/$name.qcow2'"))
+        Stop-On 'qemu:///system' $name
+    }
+}

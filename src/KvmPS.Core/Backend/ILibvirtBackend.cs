@@ -160,6 +160,12 @@ public interface ILibvirtConnection : IDisposable
     void SetMigrationMaxDowntime(DomainRef domain, ulong milliseconds);
     /// <summary>virDomainMigrateStartPostCopy: switches a running migration (started with PostCopy) to post-copy.</summary>
     void StartMigrationPostCopy(DomainRef domain);
+    /// <summary>virDomainBlockCopy: starts copying a disk of a running domain to the destination described by <paramref name="destinationXml"/> (a &lt;disk&gt;).</summary>
+    void BlockCopy(DomainRef domain, string disk, string destinationXml, IReadOnlyList<TypedParameter> parameters, BlockCopyFlags flags);
+    /// <summary>virDomainGetBlockJobInfo: the disk's block job, or null when it has none.</summary>
+    BlockJobInfo? GetBlockJobInfo(DomainRef domain, string disk);
+    /// <summary>virDomainBlockJobAbort: ends the disk's block job (with Pivot: a ready copy becomes the disk).</summary>
+    void AbortBlockJob(DomainRef domain, string disk, BlockJobAbortFlags flags);
     /// <summary>virConnectCompareHypervisorCPU: whether this host's hypervisor can run a guest CPU described by <paramref name="cpuXml"/>.</summary>
     CpuCompareResult CompareHypervisorCpu(string? emulator, string? arch, string? machine, string? virtType, string cpuXml, uint flags);
     IReadOnlyList<string> ListCheckpointNames(DomainRef domain);

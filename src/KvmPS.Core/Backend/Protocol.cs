@@ -374,3 +374,26 @@ public enum CpuCompareResult
     Identical = 1,
     Superset = 2,
 }
+
+/// <summary>virDomainBlockCopyFlags.</summary>
+[Flags]
+public enum BlockCopyFlags : uint
+{
+    None = 0,
+    Shallow = 1 << 0,
+    ReuseExternal = 1 << 1,
+    TransientJob = 1 << 2,
+    SynchronousWrites = 1 << 3,
+}
+
+/// <summary>virDomainBlockJobAbortFlags.</summary>
+[Flags]
+public enum BlockJobAbortFlags : uint
+{
+    None = 0,
+    Async = 1 << 0,
+    Pivot = 1 << 1,
+}
+
+/// <summary>virDomainBlockJobInfo: the job type, its bandwidth (MiB/s) and progress (cur of end; a copy is ready to pivot when they meet).</summary>
+public readonly record struct BlockJobInfo(int Type, ulong Bandwidth, ulong Current, ulong End);

@@ -224,6 +224,50 @@ internal sealed partial class ManagedConnection
         });
     }
 
+    private const int ProcBlockJobAbort = 237;
+    private const int ProcGetBlockJobInfo = 238;
+    private const int ProcBlockCopy = 345;
+
+    public void BlockCopy(DomainRef domain, string disk, string destinationXml, IReadOnlyList<TypedParameter> parameters, BlockCopyFlags flags)
+    {
+        DomainRef d = LookupDomainByUuid(domain.Uuid);
+        Remote(ProcBlockCopy, w =>
+        {
+            w.WriteDomain(d);
+            w.WriteString(disk);
+            w.WriteString(destinationXml);
+            w.WriteTypedParameters(parameters);
+            w.WriteUInt32((uint)flags);
+        });
+    }
+
+    public BlockJobInfo? GetBlockJobInfo(DomainRef domain, string disk)
+    {
+        DomainRef d = LookupDomainByUuid(domain.Uuid);
+        return Remote(ProcGetBlockJobInfo, w =>
+        {
+            w.WriteDomain(d);
+            w.WriteString(disk);
+            w.WriteUInt32(0);
+        }, r =>
+        {
+            int found = r.ReadInt32();
+            var info = new BlockJobInfo(r.ReadInt32(), r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64());
+            return found == 0 ? (BlockJobInfo?)null : info;
+        });
+    }
+
+    public void AbortBlockJob(DomainRef domain, string disk, BlockJobAbortFlags flags)
+    {
+        DomainRef d = LookupDomainByUuid(domain.Uuid);
+        Remote(ProcBlockJobAbort, w =>
+        {
+            w.WriteDomain(d);
+            w.WriteString(disk);
+            w.WriteUInt32((uint)flags);
+        });
+    }
+
     public CpuCompareResult CompareHypervisorCpu(string? emulator, string? arch, string? machine, string? virtType, string cpuXml, uint flags)
         => (CpuCompareResult)Remote(ProcCompareHypervisorCpu, w =>
         {

@@ -42,6 +42,23 @@ internal sealed unsafe partial class NativeConnection
     public void StartMigrationPostCopy(DomainRef domain)
         => OnDomain(domain, h => NativeMethods.virDomainMigrateStartPostCopy(h, 0), "virDomainMigrateStartPostCopy");
 
+    public void BlockCopy(DomainRef domain, string disk, string destinationXml, IReadOnlyList<TypedParameter> parameters, BlockCopyFlags flags)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        using var native = new NativeTypedParameters(parameters);
+        NativeCall.Check(NativeMethods.virDomainBlockCopy(h, disk, destinationXml, native.Pointer, (int)native.Count, (uint)flags), "virDomainBlockCopy");
+    }
+
+    public BlockJobInfo? GetBlockJobInfo(DomainRef domain, string disk)
+    {
+        using SafeDomainHandle h = Open(domain.Uuid);
+        int rc = NativeCall.Check(NativeMethods.virDomainGetBlockJobInfo(h, disk, out VirDomainBlockJobInfo info, 0), "virDomainGetBlockJobInfo");
+        return rc == 0 ? null : new BlockJobInfo(info.Type, info.Bandwidth.Value, info.Cur, info.End);
+    }
+
+    public void AbortBlockJob(DomainRef domain, string disk, BlockJobAbortFlags flags)
+        => OnDomain(domain, h => NativeMethods.virDomainBlockJobAbort(h, disk, (uint)flags), "virDomainBlockJobAbort");
+
     public CpuCompareResult CompareHypervisorCpu(string? emulator, string? arch, string? machine, string? virtType, string cpuXml, uint flags)
     {
         LibvirtLibrary.RequireExport("virConnectCompareHypervisorCPU", "4.4.0");

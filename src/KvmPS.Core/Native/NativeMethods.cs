@@ -110,6 +110,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainMigrateToURI3(SafeDomainHandle dom, string dconnuri, IntPtr pars, uint npars, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainMigrateSetMaxDowntime(SafeDomainHandle dom, ulong downtime, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainMigrateStartPostCopy(SafeDomainHandle dom, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainBlockCopy(SafeDomainHandle dom, string disk, string destxml, IntPtr pars, int npars, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainGetBlockJobInfo(SafeDomainHandle dom, string disk, out VirDomainBlockJobInfo info, uint flags);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virDomainBlockJobAbort(SafeDomainHandle dom, string disk, uint flags);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int virConnectCompareHypervisorCPU(SafeConnectHandle conn, string? emulator, string? arch, string? machine, string? virttype, string xmlCPU, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainFSFreeze(SafeDomainHandle dom, IntPtr mountpoints, uint nmountpoints, uint flags);
     [LibraryImport(Lib)] internal static partial int virDomainFSThaw(SafeDomainHandle dom, IntPtr mountpoints, uint nmountpoints, uint flags);
@@ -292,6 +295,15 @@ internal struct VirDomainIPAddress
     public int Type;
     public IntPtr Addr;
     public uint Prefix;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VirDomainBlockJobInfo
+{
+    public int Type;
+    public CULong Bandwidth;
+    public ulong Cur;
+    public ulong End;
 }
 
 [StructLayout(LayoutKind.Explicit, Size = 96)]
