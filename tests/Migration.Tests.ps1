@@ -337,3 +337,53 @@ Describe 'Move-KvmVmStorage' -Tag System, Migration {
         Stop-On 'qemu:///system' $name
     }
 }
+
+Describe 'Export-KvmVm -IncludeStorage and Import-KvmVm -Copy' -Tag System, Migration {
+    It 'round trips a VM with its disk through a folder to another host, as a copy with a new identity' {
+        $name = New-LocalVm 'ex' -Pattern '0x4e'
+        & virsh -c qemu:///system attach-interface $name network default --config --mac 52:54:00:aa:bb:01 *> $null
+        $folder = Join-Path $TestDrive 'export'
+        $dir = Export-KvmVm -Connection $src -Name $name -Path $folder -IncludeStorage
+        $dir | Should -BeOfType ([IO.DirectoryInfo])
+        (Get-ChildItem $folder).Name | Sort-Object | Should -Be @('domain.xml', 'kvmps-export.json', 'vda.qcow2')
+        ((Get-Item "$folder/vda.qcow2").UnixFileMode -band [IO.UnixFileMode]::OtherRead) | Should -Be 0 -Because 'an export is private'
+        $copy = Import-KvmVm -Connection $dst -Path $folder -Copy -Name "$name-imp"
+        $copy.Name | Should -Be "$name-imp"
+        $copy.Connection.Uri | Should -Be $dst.Uri
+        $orig = Get-KvmVm -Connection $src -Name $name
+        $copy.Uuid | Should -Not -Be $orig.Uuid
+        @($copy.NetworkAdapters.MacAddress) | Should -Not -Contain '52:54:00:aa:bb:01'
+        Test-DiskPattern (Get-PeerImagePath "$name-imp-vda.qcow2") '0x4e' 0 1M | Should -BeTrue
+        # a folder that is not empty is refused
+        Export-KvmVm -Connection $src -Name $name -Path $folder -IncludeStorage -ErrorAction SilentlyContinue -ErrorVariable err
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'DestinationNotEmpty,*'
+    }
+
+    It 'refuses a hostile export folder (a file outside it, a wrong checksum, a qcow2 with a backing file) and imports nothing' {
+        $name = New-LocalVm 'hx' -Pattern '0x2f'
+        $folder = Join-Path $TestDrive 'hostile'
+        $null = Export-KvmVm -Connection $src -Name $name -Path $folder -IncludeStorage
+        $manifestPath = "$folder/kvmps-export.json"
+        $good = Get-Content $manifestPath -Raw
+
+        $m = $good | ConvertFrom-Json; $m.disks[0].file = '../../etc/shadow'; $m | ConvertTo-Json -Depth 5 | Set-Content $manifestPath
+        Import-KvmVm -Connection $dst -Path $folder -Name "$name-a" -ErrorAction SilentlyContinue -ErrorVariable e1
+        $e1[0].FullyQualifiedErrorId | Should -BeLike 'ExportInvalid,*'
+
+        $m = $good | ConvertFrom-Json; $m.disks[0].sha256 = ('0' * 64); $m | ConvertTo-Json -Depth 5 | Set-Content $manifestPath
+        Import-KvmVm -Connection $dst -Path $folder -Name "$name-b" -ErrorAction SilentlyContinue -ErrorVariable e2
+        $e2[0].FullyQualifiedErrorId | Should -BeLike 'ExportInvalid,*'
+        $e2[0].Exception.Message | Should -Match 'SHA-256'
+
+        Set-Content $manifestPath $good
+        $disk = "$folder/vda.qcow2"
+        Remove-Item $disk
+        & qemu-img create -q -f qcow2 -F raw -b /etc/hostname $disk 64M
+        $m = $good | ConvertFrom-Json; $m.disks[0].sizeBytes = (Get-Item $disk).Length; $m.disks[0].sha256 = $null; $m | ConvertTo-Json -Depth 5 | Set-Content $manifestPath
+        Import-KvmVm -Connection $dst -Path $folder -Name "$name-c" -ErrorAction SilentlyContinue -ErrorVariable e3
+        $e3[0].FullyQualifiedErrorId | Should -BeLike 'ImageBackingRefused,*'
+
+        Get-Names $peerUri | Where-Object { $_ -like "$name-*" } | Should -BeNullOrEmpty
+        Get-Volumes $peerUri | Where-Object { $_ -like "$name-*" } | Should -BeNullOrEmpty -Because 'nothing half-imported stays'
+    }
+}

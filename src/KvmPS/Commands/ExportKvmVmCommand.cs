@@ -29,9 +29,30 @@ public sealed class ExportKvmVmCommand : KvmVmCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Writes the disks' content too: -Path is then a new or empty folder (the VM must be shut off).</summary>
+    [Parameter]
+    public SwitchParameter IncludeStorage { get; set; }
+
     protected override void ProcessVm(KvmVm vm)
     {
         string target = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+        if (IncludeStorage)
+        {
+            if (ShouldProcess(target, $"Export VM '{vm.Name}' with the content of its disks"))
+            {
+                try
+                {
+                    WriteObject(VmExportService.Export(vm, target, this, CancelToken));
+                }
+                catch (KvmOperationException e)
+                {
+                    WriteError(ErrorRecords.FromOperation(e, e.Target ?? vm.Name));
+                }
+            }
+
+            return;
+        }
+
         KvmVmExportFormat format = Format ?? (target.EndsWith(".xml", StringComparison.OrdinalIgnoreCase) ? KvmVmExportFormat.Xml : KvmVmExportFormat.Yaml);
         if (Directory.Exists(target))
         {

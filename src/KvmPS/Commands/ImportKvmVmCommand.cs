@@ -34,11 +34,41 @@ public sealed class ImportKvmVmCommand : KvmCmdlet
     public SwitchParameter Start { get; set; }
 
     [Parameter]
+    [Alias("Copy")]
     public SwitchParameter CopyStorage { get; set; }
+
+    /// <summary>The pool the disks of an export folder are uploaded into.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(KvmPS.Completion.KvmStoragePoolNameCompleter))]
+    public string? DestinationStoragePool { get; set; }
 
     protected override void ProcessConnection(KvmConnection connection)
     {
         string file = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+        if (Directory.Exists(file) && VmExportService.IsExportFolder(file))
+        {
+            // an Export-KvmVm -IncludeStorage folder: its disks are always uploaded into new volumes
+            try
+            {
+                string pool = DestinationStoragePool ?? "default";
+                if (ShouldProcess($"{Name ?? "(the exported name)"} on {connection.HostName ?? connection.Uri}", $"Import VM from {file}, its disks uploaded into pool {pool}"))
+                {
+                    WriteObject(VmExportService.Import(connection, file, Name, GenerateNewId, pool, this, CancelToken));
+                }
+            }
+            catch (KvmOperationException e)
+            {
+                WriteError(ErrorRecords.FromOperation(e, e.Target ?? Path));
+            }
+            catch (VmSpecException e)
+            {
+                WriteError(ErrorRecords.FromSpec(e, Path));
+            }
+
+            return;
+        }
+
         if (!File.Exists(file))
         {
             WriteError(new ErrorRecord(new FileNotFoundException($"'{file}' does not exist.", file), "FileNotFound", ErrorCategory.ObjectNotFound, Path));
