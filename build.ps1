@@ -403,7 +403,7 @@ $skipped = @($r.Skipped) + $(if (-not $tags) { @($r.NotRun) } else { @() })
     $allowed = Get-AllowedSkips
     $allowedCount = 0
     foreach ($s in $skips) {
-        $rule = $allowed | Where-Object { $s.Name -like $_.Pattern } | Select-Object -First 1
+        $rule = $allowed | Where-Object { $s.Name -like $_.Pattern -or "$($s.Suite): $($s.Name)" -like $_.Pattern } | Select-Object -First 1
         if ($rule) { $allowedCount++; Write-Host "skipped (allowed: $($rule.Reason)): [$($s.Suite)] $($s.Name)" }
         else { $failed++; Write-Host "SKIPPED, counted as failed (not in tests/allowed-skips.txt): [$($s.Suite)] $($s.Name): $($s.Reason)" -ForegroundColor Red }
     }
