@@ -283,6 +283,5 @@ Describe 'Copies of the real guest' -Tag System, EndToEnd, Migration {
             $macs | Should -Not -Contain $mac
         }
         Stop-KvmVm -Connection $c -Name "$p-lnk", "$p-imp" -TurnOff
-        $null = $full
     }
 }
