@@ -11,7 +11,7 @@ namespace KvmPS.Commands;
 /// Base of every cmdlet that acts on hosts: owns -Connection, cancellation (Ctrl+C), and the loop over
 /// connections. A connection that cannot be opened is one non-terminating error; the others still answer.
 /// </summary>
-public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
+public abstract partial class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 {
     private readonly CancellationTokenSource _cts = new();
     private readonly IDisposable _callScope;
