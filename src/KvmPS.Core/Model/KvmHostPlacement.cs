@@ -47,8 +47,8 @@ public sealed class KvmPlacementHost
 /// <summary>How well one host can take a new VM: Find-KvmHost's answer. Hosts that cannot take it have Fits false and the reasons in ExcludedBecause.</summary>
 public sealed class KvmHostPlacement
 {
-    /// <summary>1 for the best host; hosts that do not fit are 0.</summary>
-    public int Rank { get; init; }
+    /// <summary>1 for the best host; hosts that do not fit are 0. (Not "Rank": an array of results has its own Rank, 1.)</summary>
+    public int PlacementRank { get; init; }
     public string? HostName { get; init; }
     public string Uri { get; init; } = string.Empty;
     public bool Fits { get; init; }

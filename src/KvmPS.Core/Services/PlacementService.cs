@@ -162,7 +162,7 @@ public static class PlacementService
 
     private static KvmHostPlacement With(KvmHostPlacement a, int rank) => new()
     {
-        Rank = rank,
+        PlacementRank = rank,
         HostName = a.HostName,
         Uri = a.Uri,
         Fits = a.Fits,

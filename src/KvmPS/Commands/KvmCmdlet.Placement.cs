@@ -43,7 +43,7 @@ public abstract partial class KvmCmdlet
         foreach (KvmHostPlacement p in ranked)
         {
             WriteVerbose(p.Fits
-                ? $"'{p.Uri}': rank {p.Rank}, score {p.Score:0.####}, {ByteSize.Format((ulong)p.FreeMemoryAfterBytes)} memory left, vCPU:CPU {p.CpuRatioAfter:0.##} after placing"
+                ? $"'{p.Uri}': rank {p.PlacementRank}, score {p.Score:0.####}, {ByteSize.Format((ulong)p.FreeMemoryAfterBytes)} memory left, vCPU:CPU {p.CpuRatioAfter:0.##} after placing"
                 : $"'{p.Uri}' cannot take it: {string.Join("; ", p.ExcludedBecause)}");
         }
 

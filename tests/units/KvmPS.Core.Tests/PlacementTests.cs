@@ -31,7 +31,7 @@ public sealed class PlacementTests
         KvmPlacementHost idle2 = Host("idle2", 16, 64, []);                    // same as idle: keeps input order
         IReadOnlyList<KvmHostPlacement> r = PlacementService.Rank([busy, idle, idle2], s_request);
         Assert.Equal(["idle", "idle2", "busy"], r.Select(p => p.HostName));
-        Assert.Equal([1, 2, 3], r.Select(p => p.Rank));
+        Assert.Equal([1, 2, 3], r.Select(p => p.PlacementRank));
         Assert.All(r, p => Assert.True(p.Fits));
         Assert.Equal(0.875, r[0].Score);                                        // memory is the tightest: 56 of 64 GiB left
         Assert.Equal(0.25, r[2].Score);                                         // 16 of 64 GiB left
@@ -50,7 +50,7 @@ public sealed class PlacementTests
         KvmPlacementHost good = Host("good", 16, 64, []);
         IReadOnlyList<KvmHostPlacement> r = PlacementService.Rank([full, narrow, crowded, nodisk, poolDown, good], s_request);
         Assert.Equal(["good", "full", "narrow", "crowded", "nodisk", "pooldown"], r.Select(p => p.HostName));
-        Assert.Equal([1, 0, 0, 0, 0, 0], r.Select(p => p.Rank));
+        Assert.Equal([1, 0, 0, 0, 0, 0], r.Select(p => p.PlacementRank));
         Assert.StartsWith("memory: needs 8 GiB, 4 GiB left of 16 GiB", Assert.Single(r[1].ExcludedBecause));
         Assert.Equal("cpu: needs 4 vCPUs, the host has 2 CPUs", Assert.Single(r[2].ExcludedBecause));
         Assert.Equal("cpu: vCPU:CPU ratio would be 4.5 (14 + 4 vCPUs on 4 CPUs), above the limit 4", Assert.Single(r[3].ExcludedBecause));
