@@ -144,6 +144,7 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 
         // Dedicated threads: the work blocks on libvirt, and thread-pool threads would be injected too slowly.
         int threads = Math.Min(throttleLimit, items.Count);
+        EnsurePoolThreads(threads);
         for (int t = 0; t < threads; t++)
         {
             new Thread(Worker) { IsBackground = true, Name = "KvmPS connection reader" }.Start();
@@ -167,6 +168,22 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
             }
 
             output.Failure?.Throw();
+        }
+    }
+
+    /// <summary>
+    /// Each worker's libvirt call runs on a thread-pool thread while the worker waits for it (KvmConnection.Invoke, so
+    /// Ctrl+C and OperationTimeout can give up on it). The pool starts with one thread per core and adds more only about
+    /// twice a second when all are blocked: ten hosts 50 ms away then took four times as long as one. So the pool keeps
+    /// ready threads for every worker (and its own reader, for the managed backend), raised once, never lowered.
+    /// </summary>
+    private static void EnsurePoolThreads(int workers)
+    {
+        ThreadPool.GetMinThreads(out int worker, out int io);
+        int wanted = Math.Min(1024, Environment.ProcessorCount + (2 * workers));
+        if (worker < wanted)
+        {
+            _ = ThreadPool.SetMinThreads(wanted, io);
         }
     }
 
