@@ -66,7 +66,9 @@ internal static class ErrorRecords
     /// <summary>Placement (Find-KvmHost, New-KvmVm -Placement) found no host that can take the VM: each host's reasons.</summary>
     public static ErrorRecord NoHostFits(object target, IEnumerable<Core.KvmHostPlacement> hosts)
     {
-        string why = string.Join(" ", hosts.Select(h => $"'{h}': {string.Join("; ", h.ExcludedBecause)}."));
+        List<Core.KvmHostPlacement> all = hosts.ToList();
+        string why = string.Join(" ", all.Take(10).Select(h => $"'{h.Uri}': {string.Join("; ", h.ExcludedBecause)}."))
+            + (all.Count > 10 ? $" (and {all.Count - 10} more hosts)" : string.Empty);
         string message = $"No host can take a VM of {target}. {why}";
         return new ErrorRecord(new InvalidOperationException(message), "NoHostFits", ErrorCategory.ResourceUnavailable, target)
         {
