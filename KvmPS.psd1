@@ -8,7 +8,7 @@
     Description          = 'Manage KVM/QEMU virtual machines and hosts through libvirt, the PowerShell way.'
     CompatiblePSEditions = @('Core')
     PowerShellVersion    = '7.4'
-    FormatsToProcess     = @('KvmPS.Format.ps1xml', 'KvmPS.Storage.Format.ps1xml', 'KvmPS.Network.Format.ps1xml', 'KvmPS.Devices.Format.ps1xml', 'KvmPS.Metrics.Format.ps1xml')
+    FormatsToProcess     = @('KvmPS.Format.ps1xml', 'KvmPS.Storage.Format.ps1xml', 'KvmPS.Network.Format.ps1xml', 'KvmPS.Devices.Format.ps1xml', 'KvmPS.Metrics.Format.ps1xml', 'KvmPS.Placement.Format.ps1xml')
     CmdletsToExport      = @(
         'Backup-KvmVm'
         'Checkpoint-KvmVm'
@@ -77,6 +77,8 @@
         'Set-KvmVmNetworkAdapter'
         # metrics cmdlets (kept together)
         'Measure-KvmVm'
+        # placement cmdlets (kept together)
+        'Find-KvmHost'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

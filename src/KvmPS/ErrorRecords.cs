@@ -63,6 +63,22 @@ internal static class ErrorRecords
         };
     }
 
+    /// <summary>Placement (Find-KvmHost, New-KvmVm -Placement) found no host that can take the VM: each host's reasons.</summary>
+    public static ErrorRecord NoHostFits(object target, IEnumerable<Core.KvmHostPlacement> hosts)
+    {
+        List<Core.KvmHostPlacement> all = hosts.ToList();
+        string why = string.Join(" ", all.Take(10).Select(h => $"'{h.Uri}': {string.Join("; ", h.ExcludedBecause)}."))
+            + (all.Count > 10 ? $" (and {all.Count - 10} more hosts)" : string.Empty);
+        string message = $"No host can take a VM of {target}. {why}";
+        return new ErrorRecord(new InvalidOperationException(message), "NoHostFits", ErrorCategory.ResourceUnavailable, target)
+        {
+            ErrorDetails = new ErrorDetails(message)
+            {
+                RecommendedAction = "Free room on a host, connect another host, or ask for less (Find-KvmHost -IncludeExcluded shows every host's figures).",
+            },
+        };
+    }
+
     /// <summary>VmNotFound for a name, id or UUID the user gave (<paramref name="what"/>: "named 'x'", "with id 5").</summary>
     public static ErrorRecord VmNotFound(object input, string what, string uri)
         => new(new ItemNotFoundException($"No VM {what} on {uri}."), "VmNotFound", ErrorCategory.ObjectNotFound, input)

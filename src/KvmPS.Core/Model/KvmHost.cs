@@ -35,6 +35,12 @@ public sealed class KvmHostInfo
     public double CpuOvercommitRatio { get; init; }
     /// <summary>AllocatedMemoryBytes / MemoryBytes.</summary>
     public double MemoryOvercommitRatio { get; init; }
+    /// <summary>DefinedCpuCount / CpuCount: the vCPU ratio were every defined VM started.</summary>
+    public double DefinedCpuOvercommitRatio { get; init; }
+    /// <summary>DefinedMemoryBytes / MemoryBytes: the memory ratio were every defined VM started.</summary>
+    public double DefinedMemoryOvercommitRatio { get; init; }
+    /// <summary>MemoryBytes − AllocatedMemoryBytes: memory not given to active VMs (negative when overcommitted).</summary>
+    public long UnallocatedMemoryBytes { get; init; }
     /// <summary>
     /// How busy the host's CPUs were, 0-100 over all of them, from two samples of the node's CPU times
     /// (virNodeGetCPUStats) taken CpuSampleInterval apart; null when the driver gives no usable counters.

@@ -56,6 +56,8 @@ public static class HostService
         int allocCpu = active.Sum(v => v.CpuCount);
         ulong allocMem = (ulong)active.Sum(v => (decimal)v.MemoryBytes);
         ulong memory = node.MemoryKiB * 1024;
+        int definedCpu = vms.Sum(v => v.CpuCount);
+        ulong definedMem = (ulong)vms.Sum(v => (decimal)v.MaxMemoryBytes);
         IReadOnlyList<TypedParameter>? mem = NodeStats(connection, c => c.GetNodeMemoryStats(AllCells));
         ulong? memTotal = Stat(mem, "total"), memFree = Stat(mem, "free"), buffers = Stat(mem, "buffers"), cached = Stat(mem, "cached");
         ulong? reclaimable = memFree + (buffers ?? 0) + (cached ?? 0);
@@ -98,10 +100,13 @@ public static class HostService
             RunningVmCount = vms.Count(v => v.State == KvmVmState.Running),
             AllocatedCpuCount = allocCpu,
             AllocatedMemoryBytes = allocMem,
-            DefinedCpuCount = vms.Sum(v => v.CpuCount),
-            DefinedMemoryBytes = (ulong)vms.Sum(v => (decimal)v.MaxMemoryBytes),
+            DefinedCpuCount = definedCpu,
+            DefinedMemoryBytes = definedMem,
             CpuOvercommitRatio = node.Cpus == 0 ? 0 : Math.Round((double)allocCpu / node.Cpus, 3),
             MemoryOvercommitRatio = memory == 0 ? 0 : Math.Round((double)allocMem / memory, 3),
+            DefinedCpuOvercommitRatio = node.Cpus == 0 ? 0 : Math.Round((double)definedCpu / node.Cpus, 3),
+            DefinedMemoryOvercommitRatio = memory == 0 ? 0 : Math.Round((double)definedMem / memory, 3),
+            UnallocatedMemoryBytes = (long)Math.Clamp((decimal)memory - allocMem, long.MinValue, long.MaxValue),
             CpuUsagePercent = cpuUsage,
             CpuSampleInterval = cpuInterval,
             MemoryUsedBytes = memTotal is { } t && reclaimable is { } r && t >= r ? (t - r) * 1024 : null,

@@ -14,6 +14,13 @@ public sealed class GetKvmHostCommand : KvmCmdlet
     [ValidateRange(0.0, 60.0)]
     public double SampleIntervalSec { get; set; } = HostService.DefaultCpuSampleInterval.TotalSeconds;
 
+    /// <summary>How many hosts are asked at once (the output stays in the order the hosts were given).</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 16;
+
+    protected override int ConnectionThrottleLimit => ThrottleLimit;
+
     protected override void ProcessConnection(KvmConnection connection)
         => WriteObject(HostService.GetHost(connection, TimeSpan.FromSeconds(SampleIntervalSec), CancelToken));
 }

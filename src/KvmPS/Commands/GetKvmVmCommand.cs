@@ -37,6 +37,13 @@ public sealed class GetKvmVmCommand : KvmCmdlet
     [Parameter]
     public KvmVmState[]? State { get; set; }
 
+    /// <summary>How many hosts are asked at once (the output stays in the order the hosts were given).</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 16;
+
+    protected override int ConnectionThrottleLimit => ThrottleLimit;
+
     protected override void ProcessConnection(KvmConnection connection)
     {
         switch (ParameterSetName)

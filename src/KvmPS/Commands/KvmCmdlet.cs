@@ -11,7 +11,7 @@ namespace KvmPS.Commands;
 /// Base of every cmdlet that acts on hosts: owns -Connection, cancellation (Ctrl+C), and the loop over
 /// connections. A connection that cannot be opened is one non-terminating error; the others still answer.
 /// </summary>
-public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
+public abstract partial class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 {
     private readonly CancellationTokenSource _cts = new();
     private readonly IDisposable _callScope;
@@ -45,28 +45,254 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
             return;
         }
 
-        foreach (KvmConnection c in connections)
+        ForEachConcurrently(connections, ReadConnection, ConnectionThrottleLimit);
+    }
+
+    /// <summary>Opens one connection and does the cmdlet's work for it; its failures are its own non-terminating errors.</summary>
+    private void ReadConnection(KvmConnection c)
+    {
+        try
         {
-            CancelToken.ThrowIfCancellationRequested();
-            try
+            WriteVerbose($"Using connection '{c.RequestedUri ?? c.Uri}'");
+            c.Open();
+        }
+        catch (LibvirtException e)
+        {
+            WriteError(ErrorRecords.ConnectionFailed(e, c.RequestedUri ?? c.Uri));
+            return;
+        }
+
+        try
+        {
+            ProcessConnection(c);
+        }
+        catch (LibvirtException e)
+        {
+            WriteError(ErrorRecords.FromLibvirt(e, c.Uri));
+        }
+    }
+
+    /// <summary>
+    /// How many connections <see cref="ProcessRecord"/> asks at once. 1 (the default): one after the other. Reading
+    /// cmdlets return their -ThrottleLimit: their <see cref="ProcessConnection"/> then runs on worker threads, so it
+    /// must only read and write through this class's Write* methods (which it does without knowing).
+    /// </summary>
+    protected virtual int ConnectionThrottleLimit => 1;
+
+    /// <summary>
+    /// Runs <paramref name="work"/> for each item, up to <paramref name="throttleLimit"/> at once on worker threads, and
+    /// writes what each item wrote (objects, errors, verbose, warnings, progress) on the pipeline thread, in the order of
+    /// <paramref name="items"/>: the first item's output streams while it runs, the next item's follows once it is done.
+    /// A slow item delays only the output behind it, not the work of the others. Ctrl+C stops the waiting at once
+    /// (workers see the cancel token; what they still write is dropped). An exception an item's work lets fly is thrown
+    /// here, in that item's turn. With a limit of 1 or a single item the work runs inline, as before.
+    /// </summary>
+    protected void ForEachConcurrently<T>(IReadOnlyList<T> items, Action<T> work, int throttleLimit)
+    {
+        if (throttleLimit <= 1 || items.Count <= 1)
+        {
+            foreach (T item in items)
             {
-                WriteVerbose($"Using connection '{c.RequestedUri ?? c.Uri}'");
-                c.Open();
-            }
-            catch (LibvirtException e)
-            {
-                WriteError(ErrorRecords.ConnectionFailed(e, c.RequestedUri ?? c.Uri));
-                continue;
+                CancelToken.ThrowIfCancellationRequested();
+                work(item);
             }
 
-            try
+            return;
+        }
+
+        var outputs = new ItemOutput[items.Count];
+        for (int i = 0; i < outputs.Length; i++)
+        {
+            outputs[i] = new ItemOutput();
+        }
+
+        using var wake = new AutoResetEvent(false);
+        int next = -1;
+        void Worker()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < items.Count)
             {
-                ProcessConnection(c);
+                ItemOutput output = outputs[i];
+                try
+                {
+                    if (!CancelToken.IsCancellationRequested)
+                    {
+                        _sink.Value = output;
+                        work(items[i]);
+                    }
+                }
+                catch (Exception e)
+                {
+                    output.Failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+                }
+                finally
+                {
+                    _sink.Value = null;
+                    output.Done = true;
+                    try
+                    {
+                        wake.Set();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // the pipeline thread stopped waiting (Ctrl+C)
+                    }
+                }
             }
-            catch (LibvirtException e)
+        }
+
+        // Dedicated threads: the work blocks on libvirt, and thread-pool threads would be injected too slowly.
+        int threads = Math.Min(throttleLimit, items.Count);
+        EnsurePoolThreads(threads);
+        for (int t = 0; t < threads; t++)
+        {
+            new Thread(Worker) { IsBackground = true, Name = "KvmPS connection reader" }.Start();
+        }
+
+        WaitHandle[] handles = [wake, CancelToken.WaitHandle];
+        foreach (ItemOutput output in outputs)
+        {
+            while (true)
             {
-                WriteError(ErrorRecords.FromLibvirt(e, c.Uri));
+                bool done = output.Done;
+                Pump();
+                output.Drain();
+                if (done)
+                {
+                    break;
+                }
+
+                _ = WaitHandle.WaitAny(handles, 100);
+                CancelToken.ThrowIfCancellationRequested();
             }
+
+            output.Failure?.Throw();
+        }
+    }
+
+    /// <summary>
+    /// Each worker's libvirt call runs on a thread-pool thread while the worker waits for it (KvmConnection.Invoke, so
+    /// Ctrl+C and OperationTimeout can give up on it). The pool starts with one thread per core and adds more only about
+    /// twice a second when all are blocked: ten hosts 50 ms away then took four times as long as one. So the pool keeps
+    /// ready threads for every worker (and its own reader, for the managed backend), raised once, never lowered.
+    /// </summary>
+    private static void EnsurePoolThreads(int workers)
+    {
+        ThreadPool.GetMinThreads(out int worker, out int io);
+        int wanted = Math.Min(1024, Environment.ProcessorCount + (2 * workers));
+        if (worker < wanted)
+        {
+            _ = ThreadPool.SetMinThreads(wanted, io);
+        }
+    }
+
+    // Where the Write* methods below send what a worker of ForEachConcurrently writes (null on the pipeline thread).
+    private readonly AsyncLocal<ItemOutput?> _sink = new();
+
+    /// <summary>What one item of <see cref="ForEachConcurrently"/> wrote, in order, until the pipeline thread writes it.</summary>
+    private sealed class ItemOutput
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _writes = new();
+        private volatile bool _done;
+
+        public bool Done { get => _done; set => _done = value; }
+
+        public System.Runtime.ExceptionServices.ExceptionDispatchInfo? Failure { get; set; }
+
+        public void Add(Action write) => _writes.Enqueue(write);
+
+        public void Drain()
+        {
+            while (_writes.TryDequeue(out Action? write))
+            {
+                write();
+            }
+        }
+    }
+
+    // Writing is only allowed on the pipeline thread: on a worker of ForEachConcurrently these queue the write for it.
+    public new void WriteObject(object? sendToPipeline)
+    {
+        if (_sink.Value is { } s)
+        {
+            s.Add(() => base.WriteObject(sendToPipeline));
+        }
+        else
+        {
+            base.WriteObject(sendToPipeline);
+        }
+    }
+
+    public new void WriteObject(object? sendToPipeline, bool enumerateCollection)
+    {
+        if (_sink.Value is { } s)
+        {
+            s.Add(() => base.WriteObject(sendToPipeline, enumerateCollection));
+        }
+        else
+        {
+            base.WriteObject(sendToPipeline, enumerateCollection);
+        }
+    }
+
+    public new void WriteError(ErrorRecord errorRecord)
+    {
+        if (_sink.Value is { } s)
+        {
+            s.Add(() => base.WriteError(errorRecord));
+        }
+        else
+        {
+            base.WriteError(errorRecord);
+        }
+    }
+
+    public new void WriteVerbose(string text)
+    {
+        if (_sink.Value is { } s)
+        {
+            s.Add(() => base.WriteVerbose(text));
+        }
+        else
+        {
+            base.WriteVerbose(text);
+        }
+    }
+
+    public new void WriteWarning(string text)
+    {
+        if (_sink.Value is { } s)
+        {
+            s.Add(() => base.WriteWarning(text));
+        }
+        else
+        {
+            base.WriteWarning(text);
+        }
+    }
+
+    public new void WriteDebug(string text)
+    {
+        if (_sink.Value is { } s)
+        {
+            s.Add(() => base.WriteDebug(text));
+        }
+        else
+        {
+            base.WriteDebug(text);
+        }
+    }
+
+    public new void WriteProgress(ProgressRecord progressRecord)
+    {
+        if (_sink.Value is { } s)
+        {
+            s.Add(() => base.WriteProgress(progressRecord));
+        }
+        else
+        {
+            base.WriteProgress(progressRecord);
         }
     }
 
@@ -201,7 +427,11 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable, IKvmLog
 
     private void Log(Action write)
     {
-        if (OnPipelineThread)
+        if (_sink.Value is { } sink)
+        {
+            sink.Add(write);   // a worker of ForEachConcurrently: in order with that item's other output
+        }
+        else if (OnPipelineThread)
         {
             Pump();
             if (!Stopping)

@@ -41,7 +41,12 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
     {
         if (ParameterSetName != VMSet)
         {
-            base.ProcessRecord();
+            // Only noted here: EndProcessing opens and samples all the hosts at once.
+            foreach (KvmConnection connection in Connection is { Length: > 0 } given ? given : ModuleState.Implicit())
+            {
+                ProcessConnection(connection);
+            }
+
             return;
         }
 
@@ -62,13 +67,19 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
         _requests.Add((connection, names, null));
     }
 
+    /// <summary>How many hosts are sampled at once (the output stays in the order the hosts were given).</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 16;
+
     protected override void EndProcessing()
     {
-        var measured = new List<(MetricsSample First, List<DomainCounters> Targets)>();
-        foreach (IGrouping<KvmConnection, (KvmConnection Connection, string[]? Names, KvmVm? Vm)> group in _requests.GroupBy(r => r.Connection))
+        // Both samples of every host are taken for all hosts at once (up to -ThrottleLimit), in host order on output.
+        List<IGrouping<KvmConnection, (KvmConnection Connection, string[]? Names, KvmVm? Vm)>> groups = _requests.GroupBy(r => r.Connection).ToList();
+        var firsts = new (MetricsSample First, List<DomainCounters> Targets)?[groups.Count];
+        ForEachConcurrently(Enumerable.Range(0, groups.Count).ToList(), i =>
         {
-            CancelToken.ThrowIfCancellationRequested();
-            KvmConnection connection = group.Key;
+            KvmConnection connection = groups[i].Key;
             MetricsSample first;
             try
             {
@@ -77,7 +88,7 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
             catch (LibvirtException e)
             {
                 WriteError(ErrorRecords.ConnectionFailed(e, connection.RequestedUri ?? connection.Uri));
-                continue;
+                return;
             }
 
             try
@@ -88,25 +99,26 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
             catch (LibvirtException e)
             {
                 WriteError(ErrorRecords.FromLibvirt(e, connection.Uri));
-                continue;
+                return;
             }
 
-            List<DomainCounters> targets = Select(first, group);
+            List<DomainCounters> targets = Select(first, groups[i]);
             if (targets.Count > 0)
             {
-                measured.Add((first, targets));
+                firsts[i] = (first, targets);
             }
-        }
+        }, ThrottleLimit);
 
+        List<(MetricsSample First, List<DomainCounters> Targets)> measured = firsts.Where(m => m is not null).Select(m => m!.Value).ToList();
         if (measured.Count == 0)
         {
             return;
         }
 
-        MetricsService.Wait(measured[^1].First.Timestamp, TimeSpan.FromSeconds(SampleIntervalSec), this, CancelToken);
-        foreach ((MetricsSample first, List<DomainCounters> targets) in measured)
+        MetricsService.Wait(measured.Max(m => m.First.Timestamp), TimeSpan.FromSeconds(SampleIntervalSec), this, CancelToken);
+        ForEachConcurrently(measured, m =>
         {
-            CancelToken.ThrowIfCancellationRequested();
+            (MetricsSample first, List<DomainCounters> targets) = m;
             MetricsSample second;
             try
             {
@@ -115,21 +127,21 @@ public sealed class MeasureKvmVmCommand : KvmCmdlet
             catch (LibvirtException e)
             {
                 WriteError(ErrorRecords.FromLibvirt(e, first.Connection.Uri));
-                continue;
+                return;
             }
 
             foreach (DomainCounters target in targets)
             {
-                KvmVmMetrics? m = MetricsService.Measure(first, second, target.Domain.Uuid);
-                if (m is null)
+                KvmVmMetrics? metrics = MetricsService.Measure(first, second, target.Domain.Uuid);
+                if (metrics is null)
                 {
                     WriteVerbose($"VM '{target.Domain.Name}' stopped during the sample interval: nothing to report.");
                     continue;
                 }
 
-                WriteObject(m);
+                WriteObject(metrics);
             }
-        }
+        }, ThrottleLimit);
     }
 
     /// <summary>The running VMs one host's requests name, in request order, each once; misses are errors.</summary>

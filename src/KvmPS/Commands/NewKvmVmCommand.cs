@@ -138,6 +138,13 @@ public sealed class NewKvmVmCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter Start { get; set; }
 
+    /// <summary>Creates the VM on the one host of -Connection (or the default connections) with the most room for it (Find-KvmHost's ranking).</summary>
+    [Parameter]
+    public SwitchParameter Placement { get; set; }
+
+    // The ShouldProcess text's note on why this host was picked (-Placement).
+    private string? _placedBecause;
+
     protected override void ProcessRecord()
     {
         try
@@ -161,7 +168,49 @@ public sealed class NewKvmVmCommand : KvmCmdlet
             return;
         }
 
+        if (Placement)
+        {
+            Place();
+            return;
+        }
+
         base.ProcessRecord();
+    }
+
+    /// <summary>-Placement: ranks the hosts for the spec (Core's PlacementService) and creates on the best one only.</summary>
+    private void Place()
+    {
+        VmSpec spec = _spec!;
+        IReadOnlyList<KvmConnection> connections = Connection is { Length: > 0 } given ? given : ModuleState.Implicit();
+        var request = new KvmPlacementRequest
+        {
+            CpuCount = spec.CpuCount ?? 1,
+            MemoryBytes = spec.MemoryBytes ?? 1UL << 30,
+            DiskSizeBytes = (ulong)spec.Disks.Where(d => d.SizeBytes is not null && d.Path is null && d.BaseImage is null).Sum(d => (decimal)d.SizeBytes!.Value),
+            StoragePool = spec.Disks.Select(d => d.Pool).FirstOrDefault(p => p is not null) ?? spec.StoragePool ?? VmProvisioner.DefaultPool,
+            Networks = spec.Networks,
+        };
+        IReadOnlyList<KvmHostPlacement> ranked = RankHosts(connections, request, 16);
+        if (ranked.FirstOrDefault(p => p.Fits) is not { Connection: { } best } chosen)
+        {
+            if (ranked.Count > 0)
+            {
+                WriteError(ErrorRecords.NoHostFits(FindKvmHostCommand.Describe(request), ranked));
+            }
+
+            return;
+        }
+
+        _placedBecause = $"placed on the best of {ranked.Count} host(s): score {chosen.Score:0.####}, vCPU:CPU {chosen.CpuRatioAfter:0.##} and {ByteSize.Format((ulong)chosen.FreeMemoryAfterBytes)} uncommitted memory after";
+        WriteVerbose($"Placement: '{chosen.Uri}' ({_placedBecause})");
+        try
+        {
+            ProcessConnection(best);
+        }
+        catch (LibvirtException e)
+        {
+            WriteError(ErrorRecords.FromLibvirt(e, best.Uri));
+        }
     }
 
     protected override void ProcessConnection(KvmConnection connection)
@@ -169,7 +218,7 @@ public sealed class NewKvmVmCommand : KvmCmdlet
         VmSpec spec = _spec!;
         string disks = spec.Disks.Count == 0 ? "no disk" : string.Join(", ", spec.Disks.Select(d =>
             d.BaseImage is not null ? $"overlay on {d.BaseImage}" : d.SizeBytes is { } s ? $"new {ByteSize.Format(s)} disk" : d.Path ?? "empty drive"));
-        string what = $"Create VM ({spec.CpuCount ?? 1} vCPU, {ByteSize.Format(spec.MemoryBytes ?? 1UL << 30)}, {disks}{(spec.CloudInit is { } ci ? ", " + ci.Summary : string.Empty)}{(spec.Start ? ", start it" : string.Empty)})";
+        string what = $"Create VM ({spec.CpuCount ?? 1} vCPU, {ByteSize.Format(spec.MemoryBytes ?? 1UL << 30)}, {disks}{(spec.CloudInit is { } ci ? ", " + ci.Summary : string.Empty)}{(spec.Start ? ", start it" : string.Empty)}{(_placedBecause is null ? string.Empty : "; " + _placedBecause)})";
         if (!ShouldProcess($"{spec.Name} on {connection.HostName ?? connection.Uri}", what))
         {
             return;
