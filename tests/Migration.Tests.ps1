@@ -101,6 +101,15 @@ Describe 'Move-KvmVm between two hosts' -Tag System, Migration {
         Stop-On $peerUri $name
     }
 
+    It 'moves to the host Find-KvmHost picks (a placement object stands for its connection)' {
+        $name = New-LocalVm 'fh'
+        $target = Find-KvmHost -Connection $dst -CpuCount 1 -MemoryBytes 64MB -DiskSizeBytes 64MB | Select-Object -First 1
+        $target.Connection.Uri | Should -Be $dst.Uri
+        $moved = Get-KvmVm -Connection $src -Name $name | Move-KvmVm -DestinationConnection $target -IncludeStorage -Passthru
+        $moved.Connection.Uri | Should -Be $dst.Uri
+        Get-State $peerUri $name | Should -Be 'shut off'
+    }
+
     It 'keeps the source definition with -KeepSource' {
         $name = New-LocalVm 'keep'
         Move-KvmVm -Connection $src -Name $name -DestinationConnection $dst -IncludeStorage -KeepSource

@@ -33,6 +33,10 @@ public sealed class KvmConnectionTransformationAttribute : ArgumentTransformatio
         KvmConnection c => c,
         string s when !string.IsNullOrWhiteSpace(s) => ModuleState.FromUri(s),
         Uri u => ModuleState.FromUri(u.OriginalString),
+        // a host object (Get-KvmHost, Find-KvmHost) stands for its connection: Move-KvmVm -DestinationConnection (Find-KvmHost ...)
+        KvmPS.Core.KvmHostPlacement h when h.Connection is not null => h.Connection,
+        KvmPS.Core.KvmHostInfo h when h.Connection is not null => h.Connection,
+        KvmPS.Core.KvmHostCapability h when h.Connection is not null => h.Connection,
         var x => throw new ArgumentTransformationMetadataException(
             $"Cannot use '{x}' as a KvmPS connection: pass a KvmConnection (from Connect-KvmHost) or a libvirt URI such as qemu:///system."),
     };
