@@ -78,6 +78,7 @@ BeforeAll {
 AfterAll {
     if (-not $skip) {
         Remove-SystemTestObjects $p
+        & virsh -c $c pool-destroy "$p-base" *> $null
         & virsh -c $c net-destroy $net *> $null
         Remove-Item $tmp -Recurse -Force -ErrorAction SilentlyContinue
     }
@@ -263,6 +264,11 @@ Describe 'Copies of the real guest' -Tag System, EndToEnd, Migration {
         if ($env:KVMPS_BACKEND -eq 'Managed') { Set-ItResult -Skipped -Because 'booted once, in the Native lane (allowed-skips.txt)'; return }
         Stop-KvmVm -Connection $c -Name $name -TimeoutSec 120 -Force -WarningAction SilentlyContinue
         $orig = Get-KvmVm -Connection $c -Name $name
+        # the guest's disk is an overlay on the fixture image: KvmPS copies a chain only when every image in it is a
+        # pool volume with a declared format, so the fixture's folder becomes a (transient) pool for the copy
+        $basePool = "$p-base"
+        $out = & virsh -c $c pool-create-as $basePool dir --target (Split-Path $image) 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "pool-create-as failed: $out" }
         # linked: overlays on the guest's disk; full, then exported with its disk and imported as a new VM
         $linked = Copy-KvmVm -Connection $c -Name $name -NewName "$p-lnk" -Linked -WarningAction SilentlyContinue
         $full = Copy-KvmVm -Connection $c -Name $name -NewName "$p-full"
@@ -283,5 +289,6 @@ Describe 'Copies of the real guest' -Tag System, EndToEnd, Migration {
             $macs | Should -Not -Contain $mac
         }
         Stop-KvmVm -Connection $c -Name "$p-lnk", "$p-imp" -TurnOff
+        & virsh -c $c pool-destroy $basePool *> $null
     }
 }
