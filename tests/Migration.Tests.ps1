@@ -80,6 +80,12 @@ Describe 'Move-KvmVm between two hosts' -Tag System, Migration {
         Get-Names 'qemu:///system' | Should -Not -Contain $name
         Test-DiskPattern (Get-PeerImagePath "$name.qcow2") '0x3c' 0 1M | Should -BeTrue
         Test-DiskPattern (Get-PeerImagePath "$name.qcow2") '0x5a' 0 1M | Should -BeFalse -Because 'the check itself can fail'
+        # and back
+        Move-KvmVm -Connection $dst -Name $name -DestinationConnection $src -IncludeStorage
+        Get-State 'qemu:///system' $name | Should -Be 'shut off'
+        Get-Names $peerUri | Should -Not -Contain $name
+        Test-Path (Get-PeerImagePath "$name.qcow2") | Should -BeFalse
+        Test-DiskPattern "/var/lib/libvirt/images/$name.qcow2" '0x3c' 0 1M | Should -BeTrue
     }
 
     It 'moves a running VM on shared storage: refused as unsafe without -AllowUnsafe, then moved with it, the disk not copied' {
@@ -98,7 +104,12 @@ Describe 'Move-KvmVm between two hosts' -Tag System, Migration {
         Get-State $peerUri $name | Should -Be 'running'
         Test-Path $disk | Should -BeTrue -Because 'shared storage stays where it is'
         @(Get-ChildItem $sharedDir -Filter "$name*").Count | Should -Be 1 -Because 'nothing was copied'
-        Stop-On $peerUri $name
+        # and back
+        $back = Move-KvmVm -Connection $dst -Name $name -DestinationConnection $src -MigrationAddress $addr -AllowUnsafe -Passthru
+        $back.Disks[0].Path | Should -Be $disk
+        Get-State 'qemu:///system' $name | Should -Be 'running'
+        Get-Names $peerUri | Should -Not -Contain $name
+        Stop-On 'qemu:///system' $name
     }
 
     It 'moves to the host Find-KvmHost picks (a placement object stands for its connection)' {
