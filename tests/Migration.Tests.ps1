@@ -63,8 +63,14 @@ Describe 'Move-KvmVm between two hosts' -Tag System, Migration {
         Get-Volumes $peerUri | Should -Contain "$name.qcow2"
         (& virsh -c $peerUri dominfo $name) -join ' ' | Should -Match 'Persistent:\s+yes'
 
-        # and back, piped: the object is the VM on the peer
-        $back = Get-KvmVm -Connection $dst -Name $name | Move-KvmVm -DestinationConnection $src -IncludeStorage -MigrationAddress $addr -Passthru
+        # and back, piped (the object is the VM on the peer), with the tuning options libvirt must accept
+        $all = @(Get-KvmVm -Connection $dst -Name $name | Move-KvmVm -DestinationConnection $src -IncludeStorage -MigrationAddress $addr -Passthru `
+            -BandwidthMiBps 200 -MaxDowntimeMs 500 -AutoConverge -Compressed -Verbose 4>&1)
+        $back = $all | Where-Object { $_ -is [KvmPS.Core.KvmVm] }
+        $verbose = @($all | Where-Object { $_ -is [Management.Automation.VerboseRecord] } | ForEach-Object Message)
+        ($verbose -join ' ') | Should -Match 'AutoConverge' -Because 'the flags reach libvirt'
+        ($verbose -join ' ') | Should -Match 'Compressed'
+        ($verbose -join ' ') | Should -Match 'bandwidth=200'
         $back.Connection.Uri | Should -Be $src.Uri
         Get-State 'qemu:///system' $name | Should -Be 'running'
         Get-Names $peerUri | Should -Not -Contain $name
