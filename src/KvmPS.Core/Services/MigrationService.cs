@@ -89,10 +89,10 @@ public static class MigrationService
         ulong memory = vm.MemoryBytes;
         if (live)
         {
-            ulong free = destination.Invoke(c => c.GetFreeMemory());
+            ulong free = AvailableMemory(destination);
             checks.Add(free >= memory
-                ? new("Memory", true, $"{ByteSize.Format(memory)} needed, {ByteSize.Format(free)} free")
-                : new("Memory", false, $"{ByteSize.Format(memory)} needed, only {ByteSize.Format(free)} free on the destination", "InsufficientMemory"));
+                ? new("Memory", true, $"{ByteSize.Format(memory)} needed, {ByteSize.Format(free)} available")
+                : new("Memory", false, $"{ByteSize.Format(memory)} needed, only {ByteSize.Format(free)} available on the destination (free, cache and buffers)", "InsufficientMemory"));
         }
         else
         {
@@ -111,6 +111,27 @@ public static class MigrationService
         checks.AddRange(StorageChecks(source, destination, domain, options, live, disks));
 
         return new KvmMigrationPlan { VM = vm, Destination = destination, Live = live, Disks = disks, Checks = checks };
+    }
+
+    // What the host can give a guest now: free memory plus the page cache and buffers the kernel drops on demand
+    // (MemFree alone is small on any busy Linux host).
+    private static ulong AvailableMemory(KvmConnection connection)
+    {
+        try
+        {
+            IReadOnlyList<TypedParameter> stats = connection.Invoke(c => c.GetNodeMemoryStats(-1));
+            ulong kib = stats.Where(p => p.Name is "free" or "buffers" or "cached").Aggregate(0UL, (sum, p) => sum + p.AsUInt64());
+            if (kib > 0)
+            {
+                return kib * 1024;
+            }
+        }
+        catch (LibvirtException)
+        {
+            // a driver without node memory statistics: its free memory then
+        }
+
+        return connection.Invoke(c => c.GetFreeMemory());
     }
 
     private static KvmMigrationCheck MachineCheck(KvmConnection destination, string? machine, string? arch, string virtType)
