@@ -259,7 +259,7 @@ Describe 'Restart-KvmVm -Wait on a real guest' -Tag System, EndToEnd {
 }
 
 Describe 'Copies of the real guest' -Tag System, EndToEnd, Migration {
-    It 'boot a linked copy and an exported and imported copy, each with its own identity' {
+    It 'boots a linked copy of an exported and imported full copy, with its own identity' {
         if ($skip) { Set-ItResult -Skipped -Because 'no libvirtd on qemu:///system'; return }
         if ($env:KVMPS_BACKEND -eq 'Managed') { Set-ItResult -Skipped -Because 'booted once, in the Native lane (allowed-skips.txt)'; return }
         Stop-KvmVm -Connection $c -Name $name -TimeoutSec 120 -Force -WarningAction SilentlyContinue
@@ -269,26 +269,25 @@ Describe 'Copies of the real guest' -Tag System, EndToEnd, Migration {
         $basePool = "$p-base"
         $out = & virsh -c $c pool-create-as $basePool dir --target (Split-Path $image) 2>&1
         if ($LASTEXITCODE -ne 0) { throw "pool-create-as failed: $out" }
-        # linked: overlays on the guest's disk; full, then exported with its disk and imported as a new VM
-        $linked = Copy-KvmVm -Connection $c -Name $name -NewName "$p-lnk" -Linked -WarningAction SilentlyContinue
+        # one boot proves the chain: a full copy, exported with its disk and imported as a new VM, and a linked copy
+        # (an overlay) of that, which is the one started
         $full = Copy-KvmVm -Connection $c -Name $name -NewName "$p-full"
         $null = Export-KvmVm -Connection $c -Name "$p-full" -Path "$tmp/export" -IncludeStorage
         $imported = Import-KvmVm -Connection $c -Path "$tmp/export" -Copy -Name "$p-imp" -WarningAction SilentlyContinue
-        foreach ($copy in $linked, $imported) {
-            $copy.Uuid | Should -Not -Be $orig.Uuid
-            $copy.NetworkAdapters[0].MacAddress | Should -Not -Be $mac
-        }
-        # both boot at once; each guest's agent answers and reports the copy's own hardware address
-        $null = Start-KvmVm -Connection $c -Name "$p-lnk", "$p-imp"
-        foreach ($copy in $linked, $imported) {
-            $null = Wait-KvmVm -Connection $c -Name $copy.Name -For GuestAgent -TimeoutSec 900
-            $r = Invoke-KvmVmGuestCommand -Connection $c -Name $copy.Name -Command 'cat /sys/class/net/*/address; hostname'
-            $r.ExitCode | Should -Be 0
-            $macs = @($r.StdOut -split "`n" | ForEach-Object Trim | Where-Object { $_ -match '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' -and $_ -ne '00:00:00:00:00:00' })
-            $macs | Should -Contain $copy.NetworkAdapters[0].MacAddress -Because "the guest of $($copy.Name) sees its own NIC"
-            $macs | Should -Not -Contain $mac
-        }
-        Stop-KvmVm -Connection $c -Name "$p-lnk", "$p-imp" -TurnOff
+        $linked = Copy-KvmVm -Connection $c -Name "$p-imp" -NewName "$p-lnk" -Linked -WarningAction SilentlyContinue
+        $uuids = @($orig, $full, $imported, $linked | ForEach-Object Uuid | Sort-Object -Unique)
+        $uuids | Should -HaveCount 4 -Because 'every copy has its own UUID'
+        $macs = @($orig, $full, $imported, $linked | ForEach-Object { $_.NetworkAdapters[0].MacAddress } | Sort-Object -Unique)
+        $macs | Should -HaveCount 4 -Because 'and its own MAC address'
+        (& qemu-img info -U $linked.Disks[0].Path) -join ' ' | Should -Match ([regex]::Escape("backing file: $($imported.Disks[0].Path)"))
+        $null = Start-KvmVm -Connection $c -Name "$p-lnk"
+        $null = Wait-KvmVm -Connection $c -Name "$p-lnk" -For GuestAgent -TimeoutSec 900
+        $r = Invoke-KvmVmGuestCommand -Connection $c -Name "$p-lnk" -Command 'cat /sys/class/net/*/address'
+        $r.ExitCode | Should -Be 0
+        $seen = @($r.StdOut -split "`n" | ForEach-Object Trim | Where-Object { $_ -match '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' -and $_ -ne '00:00:00:00:00:00' })
+        $seen | Should -Contain $linked.NetworkAdapters[0].MacAddress -Because 'the booted copy sees its own NIC'
+        $seen | Should -Not -Contain $mac
+        Stop-KvmVm -Connection $c -Name "$p-lnk" -TurnOff
         & virsh -c $c pool-destroy $basePool *> $null
     }
 }
